@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# One command on a fresh Debian 12 machine: install what is missing, build, run the main job.
+#   bash cmake/bootstrap.sh            (as root it installs with apt-get; otherwise it prints the line)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. cmake/deps.sh
+nnla_install_deps $NNLA_DEPS_BUILD
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$(nproc)"
+echo "== main job: build/examples/spectral"
+./build/examples/spectral

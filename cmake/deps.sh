@@ -1,0 +1,24 @@
+# Sourced by the scripts in cmake/: Debian 12 packages libnnla needs to build and test.
+#   NNLA_DEPS_BUILD: to build the library and its tests.
+#   NNLA_DEPS_TEST:  extra tools the full test suite uses (fuzzing with clang, NumPy for
+#                    cross-checking .npy files).
+NNLA_DEPS_BUILD="build-essential cmake pkg-config libopenblas-dev liblapacke-dev libcmocka-dev"
+NNLA_DEPS_TEST="clang libclang-rt-14-dev python3 python3-numpy"
+
+# nnla_install_deps PKG...: install the Debian packages that are missing. As root it runs
+# apt-get; otherwise it prints the apt-get line to run and fails.
+nnla_install_deps() {
+    missing=""
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "== installing:$missing"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+    else
+        echo "missing Debian packages; run as root:" >&2
+        echo "  apt-get update && apt-get install -y$missing" >&2
+        return 1
+    fi
+}

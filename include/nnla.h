@@ -1,0 +1,24 @@
+/**
+ * @file nnla.h
+ * @brief libnnla: linear-algebraic methods for neural networks, over OpenBLAS and LAPACK.
+ *
+ * The only include a user writes. Link with `-lnnla`
+ * (`pkg-config --cflags --libs nnla`, or `find_package(nnla CONFIG)` and the
+ * target `nnla::nnla` in CMake). Each module's header under nnla/ also works alone.
+ */
+#ifndef NNLA_H
+#define NNLA_H
+
+#include "nnla/status.h"
+#include "nnla/version.h"
+#include "nnla/mat.h"
+#include "nnla/blas.h"
+#include "nnla/linalg.h"
+#include "nnla/act.h"
+#include "nnla/dense.h"
+#include "nnla/conv.h"
+#include "nnla/pool.h"
+#include "nnla/net.h"
+#include "nnla/npy.h"
+
+#endif /* NNLA_H */

@@ -1,0 +1,92 @@
+/**
+ * @file nnla/blas.h
+ * @brief Matrix products over OpenBLAS, and the view of the BLAS underneath.
+ *
+ * nnla_gemm() and nnla_gemv() check their arguments (so OpenBLAS's xerbla, which
+ * prints, is never reached) and then make one CBLAS call: their cost is that of
+ * the BLAS. Inputs are not scanned for NaN/Inf: they propagate as IEEE arithmetic
+ * says, as in any BLAS.
+ *
+ * Threads: Debian's OpenBLAS (pthread build) runs one GEMM on several threads;
+ * its thread count is one process-wide setting (OPENBLAS_NUM_THREADS, or
+ * nnla_blas_set_num_threads()). libnnla never changes it by itself.
+ */
+#ifndef NNLA_BLAS_H
+#define NNLA_BLAS_H
+
+#include "mat.h"
+
+NNLA_EXTERN_C_BEGIN
+
+/** Whether an operand is used as is or transposed. */
+typedef enum nnla_trans {
+    NNLA_NO_TRANS = 0, /**< op(A) = A */
+    NNLA_TRANS = 1     /**< op(A) = A^T */
+} nnla_trans;
+
+/**
+ * @brief C = alpha op(A) op(B) + beta C (one cblas_dgemm).
+ *
+ * Shapes: op(A) is m x k, op(B) is k x n, C is m x n. When beta == 0, C is not
+ * read (NaN in C does not propagate), as in BLAS. C must not overlap A or B.
+ *
+ * @param ta, tb  ::NNLA_NO_TRANS or ::NNLA_TRANS.
+ * @param alpha   scale of the product.
+ * @param a, b    input views.
+ * @param beta    scale of the old C.
+ * @param c       output view, updated in place.
+ * @return ::NNLA_OK; ::NNLA_ENULL, ::NNLA_EDIM, ::NNLA_ELD for a bad view;
+ *         ::NNLA_EINVAL for a bad transpose flag; ::NNLA_ESHAPE when the shapes do
+ *         not chain; ::NNLA_EALIAS when C overlaps A or B; ::NNLA_EOVERFLOW when a
+ *         dimension or ld exceeds INT_MAX.
+ */
+NNLA_API nnla_status nnla_gemm(nnla_trans ta, nnla_trans tb, double alpha, nnla_cmat a, nnla_cmat b,
+                               double beta, nnla_mat c);
+
+/**
+ * @brief y = alpha op(A) x + beta y (one cblas_dgemv).
+ *
+ * @param ta    ::NNLA_NO_TRANS (x has A.cols entries, y has A.rows) or ::NNLA_TRANS.
+ * @param alpha scale of the product.
+ * @param a     input view.
+ * @param x     input vector, contiguous.
+ * @param nx    length of x.
+ * @param beta  scale of the old y; when 0, y is not read.
+ * @param y     output vector, contiguous; must not overlap A or x.
+ * @param ny    length of y.
+ * @return ::NNLA_OK; ::NNLA_ENULL, ::NNLA_EDIM, ::NNLA_ELD for a bad view or vector;
+ *         ::NNLA_EINVAL for a bad flag; ::NNLA_ESHAPE for mismatched lengths;
+ *         ::NNLA_EALIAS when y overlaps A or x; ::NNLA_EOVERFLOW beyond INT_MAX.
+ */
+NNLA_API nnla_status nnla_gemv(nnla_trans ta, double alpha, nnla_cmat a, const double *x, size_t nx,
+                               double beta, double *y, size_t ny);
+
+/**
+ * @brief OpenBLAS's build configuration string (openblas_get_config()), e.g.
+ *        "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64".
+ * @return a static string owned by OpenBLAS; never NULL.
+ */
+NNLA_API const char *nnla_blas_config(void);
+
+/**
+ * @brief The name of the CPU kernel set OpenBLAS chose at load time
+ *        (openblas_get_corename(); follows OPENBLAS_CORETYPE when set).
+ * @return a static string owned by OpenBLAS; never NULL.
+ */
+NNLA_API const char *nnla_blas_corename(void);
+
+/** @brief The number of threads OpenBLAS uses for one call (process-wide). */
+NNLA_API int nnla_blas_num_threads(void);
+
+/**
+ * @brief Set OpenBLAS's thread count. This is a process-wide setting: it affects
+ *        every BLAS call in the process, from libnnla or not. libnnla itself never
+ *        calls this.
+ * @param n number of threads, >= 1.
+ * @return ::NNLA_OK, or ::NNLA_EINVAL when n < 1.
+ */
+NNLA_API nnla_status nnla_blas_set_num_threads(int n);
+
+NNLA_EXTERN_C_END
+
+#endif /* NNLA_BLAS_H */

@@ -1,0 +1,74 @@
+/* Private helpers shared by libnnla's modules. Not installed. */
+#ifndef NNLA_INTERNAL_H
+#define NNLA_INTERNAL_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nnla.h"
+
+/* Return the status of an expression when it is not NNLA_OK. */
+#define NNLA__TRY(expr)                                                                            \
+    do {                                                                                           \
+        nnla_status nnla__st_ = (expr);                                                            \
+        if (nnla__st_ != NNLA_OK) return nnla__st_;                                                \
+    } while (0)
+
+/* *r = a * b; returns 0 on overflow of size_t. */
+static inline int nnla__mul(size_t a, size_t b, size_t *r)
+{
+    if (a != 0 && b > SIZE_MAX / a) return 0;
+    *r = a * b;
+    return 1;
+}
+
+/* *r = a + b; returns 0 on overflow of size_t. */
+static inline int nnla__add(size_t a, size_t b, size_t *r)
+{
+    if (b > SIZE_MAX - a) return 0;
+    *r = a + b;
+    return 1;
+}
+
+/* Whether a size fits BLAS/LAPACK's 32-bit int. */
+static inline int nnla__fits_int(size_t n) { return n <= (size_t)INT_MAX; }
+
+/* Check a view (as nnla_mat_check) and that rows, cols and ld fit BLAS's int. */
+nnla_status nnla__check_blas_view(nnla_cmat m);
+
+/* Whether every entry of the view is finite (no NaN, no Inf). */
+int nnla__all_finite(nnla_cmat m);
+
+/* Whether every entry of a contiguous array is finite. */
+int nnla__all_finite_vec(const double *x, size_t n);
+
+/* Whether the byte ranges [a, a+an) and [b, b+bn) overlap. */
+int nnla__overlap(const void *a, size_t an, const void *b, size_t bn);
+
+/* The byte extent of a view: ((rows-1)*ld + cols) * sizeof(double) (checked by nnla_mat_check). */
+size_t nnla__view_bytes(nnla_cmat m);
+
+/*
+ * Workspace carving: a bump allocator over the caller's buffer. Each piece is
+ * aligned to NNLA__ALIGN bytes. *_size functions add NNLA__ALIGN slack per piece
+ * so any caller alignment works.
+ */
+#define NNLA__ALIGN 64
+typedef struct nnla__arena {
+    unsigned char *p;
+    size_t left;
+} nnla__arena;
+
+/* Bytes to reserve in a workspace size for one piece of n bytes (n + alignment slack). */
+static inline int nnla__ws_piece(size_t n, size_t *total)
+{
+    size_t t;
+    if (!nnla__add(n, NNLA__ALIGN, &t)) return 0;
+    return nnla__add(*total, t, total);
+}
+
+/* Take n bytes aligned to NNLA__ALIGN; NULL when the arena is too small. */
+void *nnla__arena_take(nnla__arena *a, size_t n);
+
+#endif /* NNLA_INTERNAL_H */

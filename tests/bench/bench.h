@@ -1,0 +1,37 @@
+/* Shared pieces of nnla-bench: timing, medians, the BENCH line, the command table. */
+#ifndef NNLA_BENCH_H
+#define NNLA_BENCH_H
+
+#include <stddef.h>
+
+/* Monotonic wall-clock time in seconds. */
+double bench_now(void);
+
+/* Median of n values (sorts them in place). */
+double bench_median(double *v, size_t n);
+
+/*
+ * Time fn(arg) `reps` times after `warmup` untimed calls; return the median in seconds.
+ * Runs of a case and of its baseline should be interleaved by the caller when the machine
+ * is noisy: bench_compare() does that.
+ */
+double bench_time(void (*fn)(void *), void *arg, int warmup, int reps);
+
+/*
+ * Time two functions in alternation (A, B, A, B, ...) after a warm-up of each and return both
+ * medians: the fair way to compare a case with its baseline on a shared, noisy machine.
+ */
+void bench_compare(void (*fa)(void *), void *a, void (*fb)(void *), void *b, int warmup, int reps,
+                   double *median_a, double *median_b);
+
+/* Repetitions to use: NNLA_BENCH_REPS from the environment, else `dflt`. */
+int bench_reps(int dflt);
+
+/* Commands: each takes argc/argv after the command name and returns a process exit code. */
+int bench_cmd_svd(int argc, char **argv);
+int bench_cmd_eigh(int argc, char **argv);
+int bench_cmd_gemm(int argc, char **argv);
+int bench_cmd_dense(int argc, char **argv);
+int bench_cmd_conv(int argc, char **argv);
+
+#endif /* NNLA_BENCH_H */
