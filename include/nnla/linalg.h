@@ -43,7 +43,8 @@ typedef enum nnla_svd_driver {
  * Covers a copy of A (LAPACK overwrites its input) and both dgesdd and the
  * dgesvd fallback; obtained from LAPACK's own workspace queries (no allocation).
  * @param job   ::NNLA_SVD_VALUES, ::NNLA_SVD_THIN or ::NNLA_SVD_FULL.
- * @param m, n  the matrix's rows and columns, both >= 1.
+ * @param m     the matrix's rows, >= 1.
+ * @param n     the matrix's columns, >= 1.
  * @param bytes receives the size.
  * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EINVAL for an unknown job; ::NNLA_EDIM for a
  *         zero dimension; ::NNLA_EOVERFLOW when m, n or the workspace exceed LAPACK's int.
@@ -70,13 +71,15 @@ NNLA_API nnla_status nnla_svd_workspace_size(nnla_svd_job job, size_t m, size_t 
  * @param work   workspace of at least nnla_svd_workspace_size() bytes; must not
  *               overlap the input or the outputs.
  * @param work_size its size in bytes.
- * @param driver optional (may be NULL): receives the driver that produced the result.
+ * @param driver optional (may be NULL): receives the driver that produced the result
+ *               (written only when the call returns ::NNLA_OK).
  * @return ::NNLA_OK; ::NNLA_ENULL, ::NNLA_EDIM, ::NNLA_ELD for bad views;
  *         ::NNLA_EINVAL for an unknown job; ::NNLA_ESHAPE for output views of the wrong
  *         shape; ::NNLA_EWORKSPACE for a small workspace; ::NNLA_ENONFINITE when A has
- *         NaN or Inf; ::NNLA_EOVERFLOW beyond LAPACK's int; ::NNLA_ENOCONV when both
- *         drivers fail (outputs then hold unspecified values). On every other failure
- *         the outputs are untouched.
+ *         NaN or Inf; ::NNLA_EOVERFLOW beyond LAPACK's int (m, n, m*n, the workspace, or
+ *         the element extent of u or vt); ::NNLA_EALIAS when a, s, u, vt or work overlap;
+ *         ::NNLA_ENOCONV when both drivers fail (outputs then hold unspecified values).
+ *         On every other failure the outputs are untouched.
  */
 NNLA_API nnla_status nnla_svd(nnla_svd_job job, nnla_cmat a, double *s, nnla_mat u, nnla_mat vt,
                               void *work, size_t work_size, nnla_svd_driver *driver);
@@ -96,8 +99,9 @@ typedef enum nnla_eigh_job {
 
 /**
  * Symmetry tolerance of nnla_eigh(): A is accepted when, for all i, j,
- * |a_ij - a_ji| <= NNLA_EIGH_SYM_RTOL * max_ij |a_ij|. Only the lower triangle
- * (i >= j) is then used.
+ * |a_ij - a_ji| <= NNLA_EIGH_SYM_RTOL * max_ij |a_ij| (so a zero matrix, and any
+ * exactly symmetric one, is accepted). Only the lower triangle (i >= j) is then
+ * used: the result is that of the symmetric matrix with a_ji := a_ij.
  */
 #define NNLA_EIGH_SYM_RTOL 1e-12
 
@@ -127,8 +131,9 @@ NNLA_API nnla_status nnla_eigh_workspace_size(nnla_eigh_job job, size_t n, size_
  * @return ::NNLA_OK; ::NNLA_ENULL, ::NNLA_EDIM, ::NNLA_ELD for bad views;
  *         ::NNLA_EINVAL for an unknown job; ::NNLA_ESHAPE when A is not square or v
  *         has the wrong shape; ::NNLA_ENOTSYM; ::NNLA_ENONFINITE; ::NNLA_EWORKSPACE;
- *         ::NNLA_EOVERFLOW; ::NNLA_ENOCONV when dsyevd fails (outputs then hold
- *         unspecified values). On every other failure the outputs are untouched.
+ *         ::NNLA_EOVERFLOW; ::NNLA_EALIAS when a, w, v or work overlap; ::NNLA_ENOCONV
+ *         when dsyevd fails (outputs then hold unspecified values). On every other failure
+ *         the outputs are untouched.
  */
 NNLA_API nnla_status nnla_eigh(nnla_eigh_job job, nnla_cmat a, double *w, nnla_mat v, void *work,
                                size_t work_size);
@@ -154,7 +159,8 @@ NNLA_API nnla_status nnla_spectral_reconstruct_workspace_size(size_t n, size_t k
  * With k == n this rebuilds A from nnla_eigh()'s output; with k < n it gives the
  * best rank-k approximation of A in the 2- and Frobenius norms (Eckart-Young for
  * symmetric matrices). Ties in |lambda| are broken by the lower index. The result
- * is exactly symmetric. Computed as one GEMM of the scaled columns with V_k^T.
+ * is exactly symmetric (the lower triangle of the product, mirrored). Computed as
+ * one GEMM of the scaled columns with V_k^T.
  *
  * @param w     n eigenvalues (any order).
  * @param v     n x n, eigenvector u_i in column i.
@@ -164,7 +170,8 @@ NNLA_API nnla_status nnla_spectral_reconstruct_workspace_size(size_t n, size_t k
  * @param work_size its size in bytes.
  * @return ::NNLA_OK; ::NNLA_ENULL, ::NNLA_EDIM, ::NNLA_ELD, ::NNLA_ESHAPE (v not square, or
  *         a not n x n), ::NNLA_EWORKSPACE, ::NNLA_ENONFINITE (w or v has NaN/Inf),
- *         ::NNLA_EOVERFLOW.
+ *         ::NNLA_EOVERFLOW, ::NNLA_EALIAS (a overlaps w, v or work; w or v overlaps work).
+ *         On every failure a is untouched.
  */
 NNLA_API nnla_status nnla_spectral_reconstruct(const double *w, nnla_cmat v, size_t k, nnla_mat a,
                                                void *work, size_t work_size);
