@@ -49,8 +49,9 @@ typedef struct nnla_act {
 NNLA_API nnla_act nnla_act_default(nnla_act_kind kind);
 
 /**
- * @brief Check an activation: known kind, finite parameter, beta > 0 for
- *        sigmoid and softplus, alpha >= 0 for ELU.
+ * @brief Check an activation: known kind; for the kinds with a parameter, a finite
+ *        one with beta > 0 for sigmoid and softplus and alpha >= 0 for ELU (leaky
+ *        ReLU takes any finite alpha). The parameter of other kinds is ignored.
  * @return ::NNLA_OK or ::NNLA_EINVAL.
  */
 NNLA_API nnla_status nnla_act_check(nnla_act act);
@@ -68,8 +69,12 @@ NNLA_API const char *nnla_act_name(nnla_act_kind kind);
  * @brief Parse "NAME" or "NAME:PARAM" (e.g. "relu", "sigmoid:2", "leaky_relu:0.1").
  *
  * Names: identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus,
- * softmax, log_softmax. A parameter is accepted only by the kinds that have one;
- * without it the default applies.
+ * softmax, log_softmax (exact, lower case). A parameter is accepted only by the kinds
+ * that have one; without it the default applies. PARAM is a decimal number,
+ * [+-]digits[.digits][(e|E)[+-]digits] with at least one digit, nothing before or
+ * after it (no blanks, hex, inf or nan), read the same in every locale (the decimal
+ * point is always '.') and correctly rounded; it must be finite and pass
+ * nnla_act_check(). Mantissas of more than 62 digits are refused.
  * @param text NUL-terminated text.
  * @param act  receives the activation (untouched on failure).
  * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EINVAL for an unknown name, a malformed or
@@ -82,9 +87,10 @@ NNLA_API nnla_status nnla_act_parse(const char *text, nnla_act *act);
  *        log-softmax to each row.
  *
  * In place is allowed: y may be x itself (same data and ld). Other overlaps are
- * not allowed.
- * @return ::NNLA_OK; ::NNLA_ENULL, ::NNLA_EDIM, ::NNLA_ELD for bad views;
- *         ::NNLA_ESHAPE when x and y differ in shape; ::NNLA_EINVAL for a bad act.
+ * not allowed. Entries between cols and ld are never touched.
+ * @return ::NNLA_OK; ::NNLA_ENULL, ::NNLA_EDIM, ::NNLA_ELD, ::NNLA_EOVERFLOW for bad views;
+ *         ::NNLA_ESHAPE when x and y differ in shape; ::NNLA_EINVAL for a bad act;
+ *         ::NNLA_EALIAS when y overlaps x without being x itself.
  */
 NNLA_API nnla_status nnla_act_forward(nnla_act act, nnla_cmat x, nnla_mat y);
 
@@ -92,7 +98,8 @@ NNLA_API nnla_status nnla_act_forward(nnla_act act, nnla_cmat x, nnla_mat y);
  * @brief D = f'(X) entrywise, for the elementwise kinds.
  *
  * d may be x itself. For the row-wise kinds the derivative is a Jacobian per row:
- * use nnla_act_backward().
+ * use nnla_act_backward(). NaN in x gives NaN in d. At the kinks the one-sided
+ * value of PyTorch is used: relu'(0) = 0, leaky_relu'(0) = alpha, elu'(0) = alpha.
  * @return as nnla_act_forward(), plus ::NNLA_EUNSUPPORTED for softmax/log-softmax.
  */
 NNLA_API nnla_status nnla_act_derivative(nnla_act act, nnla_cmat x, nnla_mat d);
@@ -102,8 +109,10 @@ NNLA_API nnla_status nnla_act_derivative(nnla_act act, nnla_cmat x, nnla_mat d);
  *
  * Elementwise kinds: dX = dY .* f'(X). Softmax: dX = Y .* (dY - rowsum(dY .* Y)).
  * Log-softmax: dX = dY - exp(Y) .* rowsum(dY). y must hold f(x) (the row-wise kinds
- * use it; elementwise kinds use x). dx may be dy itself.
- * @return ::NNLA_OK; ::NNLA_ENULL, ::NNLA_EDIM, ::NNLA_ELD, ::NNLA_ESHAPE, ::NNLA_EINVAL.
+ * use it; elementwise kinds use x; all four views are checked). dx may be dy, x or
+ * y itself (same data and ld); other overlaps are refused.
+ * @return ::NNLA_OK; ::NNLA_ENULL, ::NNLA_EDIM, ::NNLA_ELD, ::NNLA_EOVERFLOW, ::NNLA_ESHAPE,
+ *         ::NNLA_EINVAL; ::NNLA_EALIAS when dx partly overlaps x, y or dy.
  */
 NNLA_API nnla_status nnla_act_backward(nnla_act act, nnla_cmat x, nnla_cmat y, nnla_cmat dy,
                                        nnla_mat dx);

@@ -9,8 +9,9 @@
  * The paper writes a layer as sigma(W x - b), a threshold b subtracted: that is
  * this convention with the bias negated (b_here = -b_paper).
  *
- * The forward pass is one cblas_dgemm (cblas_dgemv for a batch of one), then the
- * bias and the activation fused into one pass over Y. It does not allocate.
+ * The forward pass copies the bias into Y, accumulates one cblas_dgemm onto it
+ * (cblas_dgemv for a batch of one), then applies the activation in one pass over
+ * Y. libnnla does not allocate (OpenBLAS's multithreaded GEMM driver may, see net.h).
  */
 #ifndef NNLA_DENSE_H
 #define NNLA_DENSE_H
@@ -27,10 +28,15 @@ NNLA_EXTERN_C_BEGIN
  * @param w    out x in weight.
  * @param b    out biases, or NULL for none.
  * @param act  activation applied after the bias (row-wise kinds over each row of Y).
- * @param y    batch x out output; must not overlap x, w or b.
+ * @param y    batch x out output; must not overlap x, w or b. Entries between
+ *             out and y.ld are not touched.
  * @return ::NNLA_OK; ::NNLA_ENULL, ::NNLA_EDIM, ::NNLA_ELD for bad views;
  *         ::NNLA_ESHAPE for mismatched shapes; ::NNLA_EINVAL for a bad activation;
- *         ::NNLA_EOVERFLOW beyond BLAS's int.
+ *         ::NNLA_EALIAS when y overlaps x, w or b; ::NNLA_EOVERFLOW when a dimension
+ *         or ld exceeds BLAS's int.
+ *
+ * NaN policy: inputs are not scanned; NaN and Inf propagate as in BLAS (a NaN in a
+ * sample makes that sample's outputs NaN, since BLAS multiplies 0 * NaN).
  */
 NNLA_API nnla_status nnla_dense_forward(nnla_cmat x, nnla_cmat w, const double *b, nnla_act act,
                                         nnla_mat y);
