@@ -1,6 +1,6 @@
 /**
  * @file nnla/conv.h
- * @brief 2-D convolution by im2col and one GEMM, on NCHW batches.
+ * @brief 2-D convolution by im2col and GEMM, on NCHW batches.
  *
  * Convolution here is cross-correlation, as in the paper's sliding dot product and
  * in every framework (torch.nn.functional.conv2d): the kernel is not flipped.
@@ -19,6 +19,15 @@
  * untiled path. A smaller workspace (at least nnla_conv2d_workspace_min()) makes
  * it work in tiles of output rows, so memory stays bounded on large images.
  * A 1x1, stride-1, unpadded convolution is a plain GEMM and needs no workspace.
+ *
+ * NaN/Inf policy: nothing is scanned. Values propagate as IEEE arithmetic makes them:
+ * a NaN input entry gives NaN in exactly the outputs whose window covers it (whatever
+ * the weight, 0 included), through the bias and the activation (ReLU keeps NaN); an
+ * Inf gives +-Inf or NaN there. A non-finite weight or bias spoils its output channel.
+ *
+ * Threads: the GEMMs run on OpenBLAS's threads (its global thread count); everything
+ * else runs on the calling thread. The functions keep no state, so threads may call
+ * them at once with separate outputs and workspaces.
  */
 #ifndef NNLA_CONV_H
 #define NNLA_CONV_H
@@ -64,15 +73,30 @@ NNLA_API nnla_status nnla_conv2d_output_size(const nnla_conv2d_desc *d, size_t i
 /**
  * @brief Workspace, in bytes, for the fastest (untiled) nnla_conv2d_forward().
  *        0 for a 1x1, stride-1, unpadded convolution.
- * @return as nnla_conv2d_output_size().
+ *
+ * The fastest path bounds its own memory: it builds the column matrix of several small
+ * images at once (one wider GEMM, plus a scratch block for its result), or of bands of
+ * output rows of a large image, so the column matrix stays within about 16 MiB rather
+ * than growing with the batch or the image. With stride_h 1 and enough channels it also
+ * holds a copy of the weights regrouped by kernel row (the kernel-row split, see
+ * docs/conv.md), so the size grows with the weights' size too.
+ * @param d      descriptor.
+ * @param batch  number of images, >= 1 (small images are batched per GEMM).
+ * @param in_h, in_w  input image size.
+ * @param bytes  receives the size.
+ * @return as nnla_conv2d_output_size(), plus ::NNLA_EDIM for a zero batch and
+ *         ::NNLA_EOVERFLOW when a GEMM dimension exceeds BLAS's int.
  */
 NNLA_API nnla_status nnla_conv2d_workspace_size(const nnla_conv2d_desc *d, size_t batch, size_t in_h,
                                                 size_t in_w, size_t *bytes);
 
 /**
  * @brief The smallest workspace, in bytes, nnla_conv2d_forward() accepts: the column
- *        matrix of one output row of one group. 0 for a 1x1, stride-1, unpadded one.
- * @return as nnla_conv2d_output_size().
+ *        matrix of one output row of one group, plus (when pad_w > 0) the input rows it
+ *        reads for one channel, padded left and right, plus alignment slack. 0 for a 1x1,
+ *        stride-1, unpadded one.
+ * @return as nnla_conv2d_output_size(), plus ::NNLA_EOVERFLOW when a GEMM dimension
+ *         exceeds BLAS's int.
  */
 NNLA_API nnla_status nnla_conv2d_workspace_min(const nnla_conv2d_desc *d, size_t in_h, size_t in_w,
                                                size_t *bytes);
@@ -89,12 +113,18 @@ NNLA_API nnla_status nnla_conv2d_workspace_min(const nnla_conv2d_desc *d, size_t
  * @param act    activation; a row-wise kind (softmax) is applied over each
  *               output channel's out_h*out_w plane.
  * @param y      output [batch][out_channels][out_h][out_w]; must not overlap the inputs.
- * @param work   workspace (may be NULL when work_size is 0), not overlapping the rest.
+ * @param work   workspace (may be NULL when work_size is 0), not overlapping the rest;
+ *               any alignment.
  * @param work_size its size in bytes; below nnla_conv2d_workspace_size() the
- *               convolution is tiled over output rows.
- * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EDIM, ::NNLA_ESHAPE, ::NNLA_EOVERFLOW as in
- *         nnla_conv2d_output_size(); ::NNLA_EINVAL for a bad activation;
+ *               convolution is tiled over output rows (same results up to rounding).
+ * @return ::NNLA_OK; ::NNLA_ENULL (also for a NULL work with work_size > 0);
+ *         ::NNLA_EDIM (also for a zero batch), ::NNLA_ESHAPE, ::NNLA_EOVERFLOW (also when
+ *         a size in bytes overflows or a GEMM dimension exceeds BLAS's int) as in
+ *         nnla_conv2d_output_size(); ::NNLA_EINVAL for a bad activation (nnla_act_check());
+ *         ::NNLA_EALIAS when y overlaps x, w or bias, or the workspace overlaps any of them;
  *         ::NNLA_EWORKSPACE below nnla_conv2d_workspace_min().
+ *         The sizes of x, w, bias and y are implied by the arguments: the library cannot
+ *         see a buffer that is too short, so size them from nnla_conv2d_output_size().
  */
 NNLA_API nnla_status nnla_conv2d_forward(const nnla_conv2d_desc *d, size_t batch, size_t in_h,
                                          size_t in_w, const double *x, const double *w,
@@ -111,8 +141,10 @@ NNLA_API nnla_status nnla_conv2d_forward(const nnla_conv2d_desc *d, size_t batch
  * @param d      descriptor.
  * @param in_h, in_w  image size.
  * @param x      one image [in_channels][in_h][in_w].
- * @param col    output, (in_channels*kernel_h*kernel_w) x (out_h*out_w), contiguous.
- * @return as nnla_conv2d_output_size().
+ * @param col    output, (in_channels*kernel_h*kernel_w) x (out_h*out_w), contiguous;
+ *               must not overlap x.
+ * @return as nnla_conv2d_output_size(), plus ::NNLA_EOVERFLOW when the column matrix's
+ *         size in bytes overflows and ::NNLA_EALIAS when col overlaps x.
  */
 NNLA_API nnla_status nnla_im2col(const nnla_conv2d_desc *d, size_t in_h, size_t in_w, const double *x,
                                  double *col);

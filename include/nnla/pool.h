@@ -43,14 +43,17 @@ NNLA_API nnla_status nnla_pool2d_output_size(const nnla_pool2d_desc *d, size_t i
 
 /**
  * @brief y = pool(x) on [batch][channels][in_h][in_w] into [batch][channels][out_h][out_w].
- * @return as nnla_pool2d_output_size(); y must not overlap x.
+ * @return as nnla_pool2d_output_size(), plus ::NNLA_EDIM for a zero batch or channel
+ *         count, ::NNLA_EOVERFLOW when a size in bytes overflows and ::NNLA_EALIAS when
+ *         y overlaps x (it must not).
  */
 NNLA_API nnla_status nnla_pool2d_forward(const nnla_pool2d_desc *d, size_t batch, size_t channels,
                                          size_t in_h, size_t in_w, const double *x, double *y);
 
 /**
- * @brief Global average pooling: y[n][c] = mean of x[n][c][:][:].
- * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EDIM for a zero size; ::NNLA_EOVERFLOW.
+ * @brief Global average pooling: y[n][c] = mean of x[n][c][:][:] (y is [batch][channels]).
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EDIM for a zero size; ::NNLA_EOVERFLOW;
+ *         ::NNLA_EALIAS when y overlaps x.
  */
 NNLA_API nnla_status nnla_global_avgpool2d(size_t batch, size_t channels, size_t h, size_t w,
                                            const double *x, double *y);

@@ -1,13 +1,287 @@
-/* Benchmarks of the conv module (placeholder until the module lands). */
+/*
+ * nnla-bench conv: nnla_conv2d_forward (stride 1, bias, ReLU, the preferred workspace)
+ * against the bare GEMMs inside it and against a direct convolution loop.
+ *
+ *   BENCH conv_b32_c3_32x32_o32_k3p1 median_s=... gflops=... speedup_vs_gemm=...
+ *         speedup_vs_direct=... workspace_bytes=...
+ *
+ * gflops counts the convolution's own 2*batch*out*(in*kh*kw)*out_h*out_w operations.
+ *
+ * The GEMM baseline is exactly the BLAS calls the convolution makes: this program defines
+ * cblas_dgemm, forwarding to OpenBLAS's (dlsym RTLD_NEXT), so libnnla's calls land here;
+ * one recorded forward pass captures every call with its arguments, and the baseline
+ * replays that list (same shapes, leading dimensions, weights, workspace column buffers
+ * and outputs) with no im2col, bias or activation in between. The two are timed in
+ * alternation by bench_compare(). The direct baseline is a plain loop (per output
+ * channel, input channel and kernel tap, a multiply-add over the valid output rectangle)
+ * timed over a few runs; its result also checks the convolution's.
+ *
+ * Usage: nnla-bench conv [--no-direct] [substring]
+ *   substring    run only the cases whose name contains it;
+ *   --no-direct  skip the (slow) direct loop: speedup_vs_direct=nan, no check.
+ * NNLA_BENCH_REPS sets the timed runs of the nnla/GEMM pair (default 15).
+ */
+#define _GNU_SOURCE /* RTLD_NEXT */
+#include <cblas.h>
+#include <dlfcn.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nnla.h>
 
 #include "bench.h"
 
-int bench_cmd_conv(int argc, char **argv)
+/* ------------------------------------------------------------------ cblas_dgemm recorder */
+
+typedef void (*dgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE,
+                         const blasint, const blasint, const blasint, const double, const double *,
+                         const blasint, const double *, const blasint, const double, double *, const blasint);
+
+typedef struct gemm_call {
+    enum CBLAS_ORDER order;
+    enum CBLAS_TRANSPOSE ta, tb;
+    blasint m, n, k, lda, ldb, ldc;
+    double alpha, beta;
+    const double *a, *b;
+    double *c;
+} gemm_call;
+
+static dgemm_fn real_dgemm;
+static int recording;
+static gemm_call *calls;
+static size_t ncalls, capcalls;
+static int record_overflow;
+
+static dgemm_fn get_real_dgemm(void)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "nnla-bench conv: not built yet\n");
-    return 1;
+    if (real_dgemm == NULL) {
+        void *f = dlsym(RTLD_NEXT, "cblas_dgemm");
+        memcpy(&real_dgemm, &f, sizeof real_dgemm); /* object to function pointer, POSIX-style */
+    }
+    return real_dgemm;
 }
 
+/* Resolve it before main(): dlsym may allocate, and the dense command counts allocations. */
+__attribute__((constructor)) static void resolve_real_dgemm(void) { (void)get_real_dgemm(); }
+
+/* Weak, so another benchmark file's interposer would not clash at link time (the recorder
+ * then sees no calls and the conv command says so). */
+__attribute__((weak)) void cblas_dgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta,
+                                       const enum CBLAS_TRANSPOSE tb, const blasint m, const blasint n,
+                                       const blasint k, const double alpha, const double *a,
+                                       const blasint lda, const double *b, const blasint ldb,
+                                       const double beta, double *c, const blasint ldc)
+{
+    if (recording) {
+        if (ncalls == capcalls) {
+            size_t cap = capcalls ? 2 * capcalls : 256;
+            gemm_call *p = realloc(calls, cap * sizeof *p);
+            if (p == NULL) {
+                record_overflow = 1;
+            } else {
+                calls = p;
+                capcalls = cap;
+            }
+        }
+        if (ncalls < capcalls) {
+            gemm_call g = {order, ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c};
+            calls[ncalls++] = g;
+        }
+    }
+    get_real_dgemm()(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* ------------------------------------------------------------------ cases */
+
+typedef struct conv_case {
+    const char *name;
+    size_t batch, in, h, w, out, k, pad;
+    nnla_conv2d_desc d;
+    size_t oh, ow;
+    double *x, *wt, *b, *y, *ref;
+    void *work;
+    size_t work_size;
+    gemm_call *calls; /* the recorded GEMMs of one forward pass */
+    size_t ncalls;
+    nnla_status st;
+} conv_case;
+
+static void run_conv(void *p)
+{
+    conv_case *c = p;
+    nnla_status st = nnla_conv2d_forward(&c->d, c->batch, c->h, c->w, c->x, c->wt, c->b,
+                                         nnla_act_default(NNLA_ACT_RELU), c->y, c->work, c->work_size);
+    if (st != NNLA_OK) c->st = st;
+}
+
+static void run_gemms(void *p)
+{
+    conv_case *c = p;
+    dgemm_fn f = get_real_dgemm();
+    for (size_t i = 0; i < c->ncalls; i++) {
+        const gemm_call *g = &c->calls[i];
+        f(g->order, g->ta, g->tb, g->m, g->n, g->k, g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, g->c,
+          g->ldc);
+    }
+}
+
+/* The direct loop: y = relu(conv(x, w) + b), stride 1, zero padding, by output rectangles. */
+static void run_direct(void *p)
+{
+    conv_case *c = p;
+    const size_t h = c->h, w = c->w, oh = c->oh, ow = c->ow, k = c->k, pad = c->pad, in = c->in;
+    for (size_t n = 0; n < c->batch; n++)
+        for (size_t m = 0; m < c->out; m++) {
+            double *y = c->ref + (n * c->out + m) * oh * ow;
+            for (size_t q = 0; q < oh * ow; q++) y[q] = c->b[m];
+            for (size_t ch = 0; ch < in; ch++) {
+                const double *x = c->x + (n * in + ch) * h * w;
+                for (size_t i = 0; i < k; i++)
+                    for (size_t j = 0; j < k; j++) {
+                        double wv = c->wt[((m * in + ch) * k + i) * k + j];
+                        /* output rows/cols whose input (oy + i - pad, ox + j - pad) is inside */
+                        size_t y0 = i < pad ? pad - i : 0, y1 = h + pad - i < oh ? h + pad - i : oh;
+                        size_t x0 = j < pad ? pad - j : 0, x1 = w + pad - j < ow ? w + pad - j : ow;
+                        for (size_t oy = y0; oy < y1; oy++) {
+                            const double *xr = x + (oy + i - pad) * w + (j - pad);
+                            double *yr = y + oy * ow;
+                            for (size_t ox = x0; ox < x1; ox++) yr[ox] += wv * xr[ox];
+                        }
+                    }
+            }
+            for (size_t q = 0; q < oh * ow; q++) y[q] = y[q] < 0 ? 0.0 : y[q];
+        }
+}
+
+static double urand(unsigned long long *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(*s >> 11) * 0x1.0p-53 * 2.0 - 1.0;
+}
+
+static int bench_conv_case(conv_case *c, int reps, int direct)
+{
+    c->d = nnla_conv2d_desc_make(c->in, c->out, c->k, c->k);
+    c->d.pad_h = c->d.pad_w = c->pad;
+    if (nnla_conv2d_output_size(&c->d, c->h, c->w, &c->oh, &c->ow) != NNLA_OK ||
+        nnla_conv2d_workspace_size(&c->d, c->batch, c->h, c->w, &c->work_size) != NNLA_OK) {
+        fprintf(stderr, "%s: bad case\n", c->name);
+        return 1;
+    }
+    size_t nx = c->batch * c->in * c->h * c->w, nw = c->out * c->in * c->k * c->k;
+    size_t ny = c->batch * c->out * c->oh * c->ow;
+    c->x = malloc(nx * sizeof(double));
+    c->wt = malloc(nw * sizeof(double));
+    c->b = malloc(c->out * sizeof(double));
+    c->y = malloc(ny * sizeof(double));
+    c->ref = malloc(ny * sizeof(double));
+    c->work = c->work_size ? malloc(c->work_size) : NULL;
+    if (!c->x || !c->wt || !c->b || !c->y || !c->ref || (c->work_size && !c->work)) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    unsigned long long s = 4242;
+    for (size_t i = 0; i < nx; i++) c->x[i] = urand(&s);
+    double ws = 1.0 / sqrt((double)(c->in * c->k * c->k));
+    for (size_t i = 0; i < nw; i++) c->wt[i] = urand(&s) * ws;
+    for (size_t i = 0; i < c->out; i++) c->b[i] = urand(&s) * 0.1;
+    c->st = NNLA_OK;
+
+    /* record the GEMMs of one pass */
+    ncalls = 0;
+    record_overflow = 0;
+    recording = 1;
+    run_conv(c);
+    recording = 0;
+    if (c->st != NNLA_OK) {
+        fprintf(stderr, "%s: nnla_conv2d_forward: %s\n", c->name, nnla_strerror(c->st));
+        return 1;
+    }
+    if (ncalls == 0 || record_overflow) {
+        fprintf(stderr, "%s: the cblas_dgemm recorder saw no calls (another interposer?)\n", c->name);
+        return 1;
+    }
+    c->calls = malloc(ncalls * sizeof *c->calls);
+    if (!c->calls) return 1;
+    memcpy(c->calls, calls, ncalls * sizeof *c->calls);
+    c->ncalls = ncalls;
+
+    double t_nnla, t_gemm;
+    bench_compare(run_conv, c, run_gemms, c, 3, reps, &t_nnla, &t_gemm);
+    /* the GEMM replay overwrote y: run once more, then the direct loop checks it */
+    run_conv(c);
+    double t_direct = direct ? bench_time(run_direct, c, 0, 2) : NAN;
+    double err = 0.0, scale = 0.0;
+    for (size_t i = 0; direct && i < ny; i++) {
+        double e = fabs(c->y[i] - c->ref[i]);
+        if (!(e <= err)) err = e;
+        if (fabs(c->ref[i]) > scale) scale = fabs(c->ref[i]);
+    }
+    double flops =
+        2.0 * (double)c->batch * (double)c->out * (double)(c->in * c->k * c->k) * (double)(c->oh * c->ow);
+    printf("BENCH %s median_s=%.6g gflops=%.4g speedup_vs_gemm=%.4f speedup_vs_direct=%.4g "
+           "workspace_bytes=%zu\n",
+           c->name, t_nnla, flops / t_nnla * 1e-9, t_gemm / t_nnla, t_direct / t_nnla, c->work_size);
+    printf("#   %s: %zu GEMM calls, bare GEMMs %.6g s (%.4g GFLOP/s), direct %.6g s, max |y - direct| = %.3g "
+           "(max |y| %.3g)\n",
+           c->name, c->ncalls, t_gemm, flops / t_gemm * 1e-9, t_direct, err, scale);
+    fflush(stdout);
+    int bad = c->st != NNLA_OK || !(err <= 1e-10 * (scale + 1.0));
+    if (bad) fprintf(stderr, "%s: the convolution disagrees with the direct loop\n", c->name);
+    free(c->x);
+    free(c->wt);
+    free(c->b);
+    free(c->y);
+    free(c->ref);
+    free(c->work);
+    free(c->calls);
+    return bad;
+}
+
+int bench_cmd_conv(int argc, char **argv)
+{
+    const char *only = NULL;
+    int direct = 1;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--no-direct"))
+            direct = 0;
+        else
+            only = argv[i];
+    }
+    static const struct {
+        const char *name;
+        size_t batch, in, h, w, out, k, pad;
+    } specs[] = {
+        {"conv_b32_c3_32x32_o32_k3p1", 32, 3, 32, 32, 32, 3, 1},
+        {"conv_b32_c32_32x32_o64_k3p1", 32, 32, 32, 32, 64, 3, 1},
+        {"conv_b8_c64_56x56_o64_k3p1", 8, 64, 56, 56, 64, 3, 1},
+        {"conv_b8_c256_14x14_o256_k3p1", 8, 256, 14, 14, 256, 3, 1},
+        {"conv_b8_c64_56x56_o256_k1p0", 8, 64, 56, 56, 256, 1, 0},
+    };
+    int reps = bench_reps(15), rc = 0, ran = 0;
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        if (only && !strstr(specs[i].name, only)) continue;
+        conv_case c;
+        memset(&c, 0, sizeof c);
+        c.name = specs[i].name;
+        c.batch = specs[i].batch;
+        c.in = specs[i].in;
+        c.h = specs[i].h;
+        c.w = specs[i].w;
+        c.out = specs[i].out;
+        c.k = specs[i].k;
+        c.pad = specs[i].pad;
+        ran++;
+        if (bench_conv_case(&c, reps, direct)) rc = 1;
+    }
+    free(calls);
+    calls = NULL;
+    capcalls = ncalls = 0;
+    if (!ran) {
+        fprintf(stderr, "nnla-bench conv: no case matches '%s'\n", only);
+        return 2;
+    }
+    return rc;
+}
