@@ -6,7 +6,10 @@
  * copying the weights it is given, so the caller's arrays may be freed afterwards.
  * Building allocates; running does not: nnla_net_workspace_size() reports the
  * workspace of a forward pass for a batch size, and nnla_net_forward() runs with
- * the caller's workspace and no allocation at all.
+ * the caller's workspace and no allocation at all. (What libnnla does not do,
+ * OpenBLAS 0.3.21 may: its multithreaded GEMM driver mallocs a job array on every
+ * threaded call. With one BLAS thread, OPENBLAS_NUM_THREADS=1, a forward pass makes no
+ * allocation anywhere in the process; `nnla-bench dense` counts both.)
  *
  * Threads: nnla_net_forward() only reads the network, so several threads may run
  * one network at once, each with its own workspace. (OpenBLAS serializes
@@ -69,9 +72,14 @@ NNLA_API nnla_status nnla_net_add_dense(nnla_net *net, size_t out_features, cons
 /**
  * @brief Append a convolution (see conv.h); d->in_channels must equal the current
  *        channel count.
- * @param w  weight [out][in/groups][kh][kw] (copied); b bias [out] (copied) or NULL.
- * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EDIM, ::NNLA_ESHAPE (as nnla_conv2d_output_size(),
- *         or in_channels mismatch); ::NNLA_EINVAL; ::NNLA_ENONFINITE; ::NNLA_ENOMEM.
+ * @param net the network.
+ * @param d   the convolution's geometry (copied).
+ * @param w   weight [out][in/groups][kh][kw] (copied).
+ * @param b   bias [out] (copied), or NULL.
+ * @param act activation fused into the convolution.
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EDIM, ::NNLA_ESHAPE, ::NNLA_EOVERFLOW (as
+ *         nnla_conv2d_output_size(), or in_channels mismatch); ::NNLA_EINVAL (bad act);
+ *         ::NNLA_ENONFINITE (NaN/Inf in w or b); ::NNLA_ENOMEM.
  *         On failure the network is unchanged.
  */
 NNLA_API nnla_status nnla_net_add_conv2d(nnla_net *net, const nnla_conv2d_desc *d, const double *w,
@@ -83,16 +91,23 @@ NNLA_API nnla_status nnla_net_add_conv2d(nnla_net *net, const nnla_conv2d_desc *
  */
 NNLA_API nnla_status nnla_net_add_pool2d(nnla_net *net, const nnla_pool2d_desc *d);
 
-/** @brief Append a global average pooling: (C, H, W) -> (C, 1, 1). */
+/**
+ * @brief Append a global average pooling: (C, H, W) -> (C, 1, 1).
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_ENOMEM. On failure the network is unchanged.
+ */
 NNLA_API nnla_status nnla_net_add_global_avgpool(nnla_net *net);
 
-/** @brief Append a flatten: (C, H, W) -> (C*H*W, 1, 1); moves no data. */
+/**
+ * @brief Append a flatten: (C, H, W) -> (C*H*W, 1, 1); moves no data.
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_ENOMEM. On failure the network is unchanged.
+ */
 NNLA_API nnla_status nnla_net_add_flatten(nnla_net *net);
 
 /**
  * @brief Append an activation. Elementwise kinds apply to every entry; softmax and
  *        log-softmax to each sample's flattened vector.
- * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EINVAL; ::NNLA_ENOMEM.
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EINVAL; ::NNLA_ENOMEM. On failure the network
+ *         is unchanged.
  */
 NNLA_API nnla_status nnla_net_add_act(nnla_net *net, nnla_act act);
 
@@ -107,18 +122,24 @@ NNLA_API nnla_status nnla_net_layer_kind(const nnla_net *net, size_t i, nnla_lay
 
 /**
  * @brief The per-sample input shape.
+ * @param net   the network.
  * @param shape receives channels, height, width.
+ * @return ::NNLA_OK; ::NNLA_ENULL.
  */
 NNLA_API nnla_status nnla_net_input_shape(const nnla_net *net, size_t shape[3]);
 
 /**
  * @brief The per-sample output shape after the last layer.
+ * @param net   the network.
  * @param shape receives channels, height, width ((n, 1, 1) for a flat output).
+ * @return ::NNLA_OK; ::NNLA_ENULL.
  */
 NNLA_API nnla_status nnla_net_output_shape(const nnla_net *net, size_t shape[3]);
 
 /**
- * @brief Workspace, in bytes, for nnla_net_forward() on a batch.
+ * @brief Workspace, in bytes, for nnla_net_forward() on a batch: two buffers of the
+ *        largest intermediate activation and the largest untiled convolution
+ *        workspace, with room for any alignment of the caller's pointer.
  * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EDIM (batch 0 or no layers); ::NNLA_EOVERFLOW.
  */
 NNLA_API nnla_status nnla_net_workspace_size(const nnla_net *net, size_t batch, size_t *bytes);
@@ -129,9 +150,12 @@ NNLA_API nnla_status nnla_net_workspace_size(const nnla_net *net, size_t batch, 
  * @param batch  number of samples, >= 1.
  * @param x      input, batch samples of the input shape, NCHW contiguous.
  * @param y      output, batch samples of the output shape; must not overlap x or work.
- * @param work   workspace of nnla_net_workspace_size() bytes.
+ * @param work   workspace of nnla_net_workspace_size() bytes, any alignment; must not
+ *               overlap x or y.
  * @param work_size its size in bytes.
- * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EDIM; ::NNLA_EWORKSPACE; ::NNLA_EOVERFLOW.
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EDIM (batch 0 or no layers); ::NNLA_EWORKSPACE
+ *         (work_size below nnla_net_workspace_size()); ::NNLA_EALIAS (y overlaps x or work,
+ *         or x overlaps work); ::NNLA_EOVERFLOW. On failure y is untouched.
  */
 NNLA_API nnla_status nnla_net_forward(const nnla_net *net, size_t batch, const double *x, double *y,
                                       void *work, size_t work_size);
