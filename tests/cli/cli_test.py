@@ -1,0 +1,471 @@
+#!/usr/bin/python3
+"""usage: cli_test.py NNLA WORK_DIR GROUP
+
+Runs the built `nnla` program on small arrays and checks its outputs against NumPy references
+(decompositions by residuals, since singular and eigen vectors have free signs; layers against
+direct loops written here), and its exit codes and messages on bad input. GROUP is one of
+svd, eigh, dense, conv2d, act, pool, pipes, errors. Registered by tests/cli.cmake.
+"""
+import io
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+EPS = np.finfo(float).eps
+NNLA = WORK = None
+FAILURES = []
+RNG = np.random.default_rng(20240611)
+
+
+def fail(msg):
+    FAILURES.append(msg)
+    print("FAIL:", msg)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+    return cond
+
+
+def path(name):
+    return os.path.join(WORK, name)
+
+
+def save(name, a):
+    np.save(path(name), a)
+    return path(name)
+
+
+def run(*args, expect=0, stdin=None):
+    """Run nnla with args; check the exit code; return the completed process."""
+    r = subprocess.run([NNLA] + [str(a) for a in args], capture_output=True, input=stdin)
+    # In a sanitizer build a report may come with an exit code that looks like a failure's.
+    if b"Sanitizer" in r.stderr or b"runtime error:" in r.stderr:
+        fail("nnla %s: sanitizer report:\n%s" % (" ".join(map(str, args)), r.stderr.decode(errors="replace")))
+    if r.returncode != expect:
+        fail("nnla %s: exit %d, expected %d; stderr: %s" % (" ".join(map(str, args)), r.returncode, expect,
+                                                              r.stderr.decode(errors="replace").strip()))
+    return r
+
+
+def close(actual, expected, rtol, atol, what):
+    ok = (actual.shape == expected.shape
+          and np.allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True))
+    if not ok:
+        err = np.max(np.abs(actual - expected)) if actual.shape == expected.shape else "shape %s vs %s" % (
+            actual.shape, expected.shape)
+        fail("%s: mismatch (max abs error %s)" % (what, err))
+    return ok
+
+
+# ------------------------------------------------------------------ decompositions
+
+def test_svd():
+    cases = [("tall", RNG.standard_normal((7, 4))), ("wide", RNG.standard_normal((3, 6))),
+             ("square", RNG.standard_normal((5, 5))), ("one", np.array([[2.5]])),
+             ("f32_fortran", np.asfortranarray(RNG.standard_normal((6, 3)).astype(np.float32))),
+             ("rank_deficient", np.outer(RNG.standard_normal(5), RNG.standard_normal(4)))]
+    for name, a in cases:
+        a64 = a.astype(np.float64)
+        m, n = a.shape
+        k = min(m, n)
+        src = save("svd_%s.npy" % name, a)
+        prefix = path("svd_%s" % name)
+        run("svd", src, "--out", prefix)
+        u, s, vt = (np.load(prefix + "_%s.npy" % x) for x in ("U", "S", "Vt"))
+        if not check(u.shape == (m, k) and s.shape == (k,) and vt.shape == (k, n), "svd %s: shapes" % name):
+            continue
+        scale = max(np.linalg.norm(a64), 1e-300)
+        check(np.linalg.norm(a64 - u @ np.diag(s) @ vt) / (scale * max(m, n) * EPS) < 10,
+              "svd %s: reconstruction residual" % name)
+        check(np.linalg.norm(u.T @ u - np.eye(k)) / (k * EPS) < 10, "svd %s: U^T U = I" % name)
+        check(np.linalg.norm(vt @ vt.T - np.eye(k)) / (k * EPS) < 10, "svd %s: Vt Vt^T = I" % name)
+        close(s, np.linalg.svd(a64, compute_uv=False), 0, 10 * max(m, n) * EPS * s[0],
+              "svd %s: values" % name)
+        check(np.all(np.diff(s) <= 0), "svd %s: descending" % name)
+
+        # --values-only: P_S.npy alone
+        vprefix = path("svdv_%s" % name)
+        run("svd", src, "--out", vprefix, "--values-only")
+        close(np.load(vprefix + "_S.npy"), s, 0, 10 * max(m, n) * EPS * s[0], "svd %s: --values-only" % name)
+        check(not os.path.exists(vprefix + "_U.npy") and not os.path.exists(vprefix + "_Vt.npy"),
+              "svd %s: --values-only wrote vectors" % name)
+
+    # --rank K: the leading triplets, i.e. the best rank-K approximation (distinct values here)
+    a = RNG.standard_normal((6, 5))
+    src = save("svd_rank.npy", a)
+    for kk in (1, 3, 5):
+        prefix = path("svd_rank%d" % kk)
+        run("svd", src, "--out", prefix, "--rank", kk)
+        u, s, vt = (np.load(prefix + "_%s.npy" % x) for x in ("U", "S", "Vt"))
+        check(u.shape == (6, kk) and s.shape == (kk,) and vt.shape == (kk, 5), "svd --rank %d: shapes" % kk)
+        U, S, Vt = np.linalg.svd(a, full_matrices=False)
+        close(u @ np.diag(s) @ vt, U[:, :kk] @ np.diag(S[:kk]) @ Vt[:kk], 0, 1e-12,
+              "svd --rank %d: U_K S_K Vt_K" % kk)
+    run("svd", src, "--out", path("svd_rank6"), "--rank", 6, expect=1)
+    run("svd", src, "--out", path("svd_rank6"), "--rank", 0, expect=2)
+    run("svd", src, "--out", path("svd_rankv"), "--rank", 2, "--values-only")
+    check(np.load(path("svd_rankv_S.npy")).shape == (2,), "svd --rank 2 --values-only: shape")
+
+
+def test_eigh():
+    for n in (1, 2, 5, 9):
+        b = RNG.standard_normal((n, n))
+        a = b + b.T
+        src = save("eigh_%d.npy" % n, a)
+        prefix = path("eigh_%d" % n)
+        run("eigh", src, "--out", prefix)
+        w, v = np.load(prefix + "_w.npy"), np.load(prefix + "_V.npy")
+        if not check(w.shape == (n,) and v.shape == (n, n), "eigh %d: shapes" % n):
+            continue
+        scale = max(np.linalg.norm(a), 1e-300)
+        check(np.all(np.diff(w) >= 0), "eigh %d: ascending" % n)
+        close(w, np.linalg.eigvalsh(a), 0, 10 * n * EPS * scale, "eigh %d: values" % n)
+        check(np.linalg.norm(a @ v - v @ np.diag(w)) / (scale * n * EPS) < 10, "eigh %d: A V = V diag(w)" % n)
+        check(np.linalg.norm(v.T @ v - np.eye(n)) / (n * EPS) < 10, "eigh %d: V^T V = I" % n)
+        run("eigh", src, "--out", prefix + "v", "--values-only")
+        close(np.load(prefix + "v_w.npy"), w, 0, 10 * n * EPS * scale, "eigh %d: --values-only" % n)
+        check(not os.path.exists(prefix + "v_V.npy"), "eigh %d: --values-only wrote V" % n)
+    # the paper-style example: a 2x2 with known eigenpairs
+    src = save("eigh_known.npy", np.array([[2.0, 1.0], [1.0, 2.0]]))
+    run("eigh", src, "--out", path("eigh_known"))
+    close(np.load(path("eigh_known_w.npy")), np.array([1.0, 3.0]), 0, 1e-14, "eigh known values")
+    # not symmetric, not square, NaN
+    r = run("eigh", save("eigh_nonsym.npy", np.array([[1.0, 2.0], [0.0, 1.0]])), "--out", path("x"), expect=1)
+    check(b"not symmetric" in r.stderr, "eigh: message for a non-symmetric matrix")
+    r = run("eigh", save("eigh_rect.npy", np.ones((2, 3))), "--out", path("x"), expect=1)
+    check(b"square" in r.stderr, "eigh: message for a non-square matrix")
+    r = run("svd", save("svd_nan.npy", np.array([[1.0, np.nan], [0.0, 1.0]])), "--out", path("x"), expect=1)
+    check(b"NaN" in r.stderr, "svd: message for NaN")
+    check(not os.path.exists(path("x_S.npy")) and not os.path.exists(path("x_w.npy")), "no output on failure")
+
+
+# ------------------------------------------------------------------ layers
+
+def sigmoid(x, beta=1.0):
+    z = beta * np.asarray(x, dtype=np.float64)
+    e = np.exp(-np.abs(z))  # no cancellation in either tail
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def act_ref(name, x):
+    kind, _, p = name.partition(":")
+    p = float(p) if p else None
+    if kind == "identity":
+        return x
+    if kind == "relu":
+        return np.maximum(x, 0.0)
+    if kind == "sigmoid":
+        return sigmoid(x, 1.0 if p is None else p)
+    if kind == "tanh":
+        return np.tanh(x)
+    if kind == "leaky_relu":
+        return np.where(x > 0, x, (0.01 if p is None else p) * x)
+    if kind == "elu":
+        return np.where(x > 0, x, (1.0 if p is None else p) * np.expm1(np.minimum(x, 0)))
+    if kind == "gelu":
+        return x * 0.5 * (1.0 + np.vectorize(math.erf, otypes=[float])(x / math.sqrt(2.0)))
+    if kind == "silu":
+        return x * sigmoid(x)
+    if kind == "softplus":
+        beta = 1.0 if p is None else p
+        return np.logaddexp(0.0, beta * x) / beta
+    if kind in ("softmax", "log_softmax"):
+        if x.size == 0:
+            return x
+        if x.ndim == 0:  # one entry: a row of one
+            return act_ref(name, x.reshape(1)).reshape(())
+        z = x - np.max(x, axis=-1, keepdims=True)
+        lse = np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+        return np.exp(z - lse) if kind == "softmax" else z - lse
+    raise ValueError(kind)
+
+
+ACTS = ["identity", "relu", "sigmoid", "sigmoid:2.5", "tanh", "leaky_relu", "leaky_relu:0.2", "elu",
+        "elu:0.5", "gelu", "silu", "softplus", "softplus:3", "softmax", "log_softmax"]
+
+
+def test_dense():
+    for i, (batch, fin, fout) in enumerate([(4, 3, 5), (1, 7, 2), (9, 1, 1), (3, 16, 8)]):
+        x = RNG.standard_normal((batch, fin))
+        w = RNG.standard_normal((fout, fin))
+        b = RNG.standard_normal(fout)
+        xs, ws, bs = save("dx%d.npy" % i, x), save("dw%d.npy" % i, w), save("db%d.npy" % i, b)
+        for act in (ACTS if i == 0 else ["identity", "relu", "softmax"]):
+            out = path("dy%d.npy" % i)
+            run("dense", xs, ws, "--bias", bs, "--act", act, "--out", out)
+            close(np.load(out), act_ref(act, x @ w.T + b), 1e-12, 1e-12, "dense %d %s" % (i, act))
+        run("dense", xs, ws, "--out", path("dyn%d.npy" % i))
+        close(np.load(path("dyn%d.npy" % i)), x @ w.T, 1e-12, 1e-12, "dense %d without bias" % i)
+    # a 1-D X is one sample and gives a 1-D Y; float32 and Fortran-ordered inputs
+    x1 = RNG.standard_normal(3)
+    w = RNG.standard_normal((4, 3))
+    run("dense", save("dx1d.npy", x1), save("dw1d.npy", np.asfortranarray(w)), "--act", "tanh",
+        "--out", path("dy1d.npy"))
+    close(np.load(path("dy1d.npy")), np.tanh(w @ x1), 1e-12, 1e-12, "dense 1-D X")
+    x32 = RNG.standard_normal((2, 3)).astype(np.float32)
+    run("dense", save("dx32.npy", x32), path("dw1d.npy"), "--out", path("dy32.npy"))
+    close(np.load(path("dy32.npy")), x32.astype(np.float64) @ w.T, 1e-12, 1e-12, "dense float32 X")
+    # shape mismatches
+    r = run("dense", path("dx0.npy"), path("dw1.npy"), "--out", path("bad.npy"), expect=1)
+    check(b"shapes do not match" in r.stderr, "dense: message for X/W mismatch")
+    r = run("dense", path("dx0.npy"), path("dw0.npy"), "--bias", path("db1.npy"), "--out", path("bad.npy"),
+            expect=1)
+    check(b"bias" in r.stderr, "dense: message for a bias of the wrong length")
+    r = run("dense", save("d3d.npy", np.ones((2, 2, 2))), path("dw0.npy"), "--out", path("bad.npy"), expect=1)
+    check(not os.path.exists(path("bad.npy")), "dense: no output on failure")
+
+
+def conv2d_ref(x, w, b, stride, pad, dil, groups):
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    sh, sw = stride
+    ph, pw = pad
+    dh, dw = dil
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    xp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw))
+    xp[:, :, ph:ph + h, pw:pw + wd] = x
+    y = np.zeros((n, o, oh, ow))
+    og = o // groups
+    for g in range(groups):
+        for oc in range(g * og, (g + 1) * og):
+            for i in range(kh):
+                for j in range(kw):
+                    patch = xp[:, g * cg:(g + 1) * cg, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                               j * dw:j * dw + sw * (ow - 1) + 1:sw]
+                    y[:, oc] += np.einsum("ncij,c->nij", patch, w[oc, :, i, j])
+            if b is not None:
+                y[:, oc] += b[oc]
+    return y
+
+
+def test_conv2d():
+    cases = [  # (x shape, w shape, stride, padding, dilation, groups, option strings)
+        ((2, 3, 7, 6), (4, 3, 3, 3), (1, 1), (0, 0), (1, 1), 1, []),
+        ((1, 4, 8, 9), (6, 2, 3, 2), (2, 1), (1, 2), (1, 1), 2,
+         ["--stride", "2,1", "--padding", "1,2", "--groups", "2"]),
+        ((2, 2, 9, 9), (3, 2, 3, 3), (2, 2), (2, 2), (2, 2), 1,
+         ["--stride", "2", "--padding", "2", "--dilation", "2"]),
+        ((1, 3, 5, 5), (3, 1, 3, 3), (1, 1), (1, 1), (1, 1), 3, ["--padding", "1", "--groups", "3"]),
+        ((2, 5, 4, 6), (7, 5, 1, 1), (1, 1), (0, 0), (1, 1), 1, []),  # 1x1: the plain GEMM path
+        ((1, 2, 6, 7), (2, 2, 2, 3), (3, 2), (1, 0), (2, 1), 1,
+         ["--stride=3,2", "--padding=1,0", "--dilation=2,1"]),
+    ]
+    for i, (xs, ws, stride, pad, dil, groups, opts) in enumerate(cases):
+        x = RNG.standard_normal(xs)
+        w = RNG.standard_normal(ws)
+        b = RNG.standard_normal(ws[0])
+        xf, wf, bf = save("cx%d.npy" % i, x), save("cw%d.npy" % i, w), save("cb%d.npy" % i, b)
+        ref = conv2d_ref(x, w, b, stride, pad, dil, groups)
+        run("conv2d", xf, wf, "--bias", bf, *opts, "--out", path("cy%d.npy" % i))
+        close(np.load(path("cy%d.npy" % i)), ref, 1e-12, 1e-12, "conv2d case %d" % i)
+        run("conv2d", xf, wf, *opts, "--act", "relu", "--out", path("cyr%d.npy" % i))
+        close(np.load(path("cyr%d.npy" % i)), np.maximum(conv2d_ref(x, w, None, stride, pad, dil, groups), 0),
+              1e-12, 1e-12, "conv2d case %d relu" % i)
+    # a 3-D X is one image
+    x = RNG.standard_normal((3, 5, 5))
+    w = RNG.standard_normal((2, 3, 2, 2))
+    run("conv2d", save("cx3d.npy", x), save("cw3d.npy", w), "--act", "sigmoid:2", "--out", path("cy3d.npy"))
+    close(np.load(path("cy3d.npy")), sigmoid(conv2d_ref(x[None], w, None, (1, 1), (0, 0), (1, 1), 1)[0], 2.0),
+          1e-12, 1e-12, "conv2d 3-D X")
+    # softmax over each output channel's plane
+    run("conv2d", path("cx0.npy"), path("cw0.npy"), "--act", "softmax", "--out", path("cysm.npy"))
+    y = conv2d_ref(np.load(path("cx0.npy")), np.load(path("cw0.npy")), None, (1, 1), (0, 0), (1, 1), 1)
+    n, o, oh, ow = y.shape
+    close(np.load(path("cysm.npy")), act_ref("softmax", y.reshape(n, o, oh * ow)).reshape(y.shape),
+          1e-12, 1e-14, "conv2d softmax per plane")
+    # mismatches and geometry errors
+    r = run("conv2d", path("cx0.npy"), path("cw1.npy"), "--out", path("bad.npy"), expect=1)
+    check(b"shapes do not match" in r.stderr, "conv2d: message for a channel mismatch")
+    r = run("conv2d", path("cx0.npy"), path("cw0.npy"), "--dilation", "9", "--out", path("bad.npy"), expect=1)
+    check(b"larger than" in r.stderr, "conv2d: message for a kernel larger than the input")
+    run("conv2d", path("cx1.npy"), path("cw1.npy"), "--groups", "3", "--out", path("bad.npy"), expect=1)
+    run("conv2d", path("cx0.npy"), path("cw0.npy"), "--stride", "0", "--out", path("bad.npy"), expect=2)
+    run("conv2d", path("cx0.npy"), path("cw0.npy"), "--stride", "1,2,3", "--out", path("bad.npy"), expect=2)
+    run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", "-1", "--out", path("bad.npy"), expect=2)
+    r = run("conv2d", path("cx0.npy"), path("cw0.npy"), "--bias", path("cb1.npy"), "--out", path("bad.npy"),
+            expect=1)
+    check(b"bias" in r.stderr, "conv2d: message for a bias of the wrong length")
+    check(not os.path.exists(path("bad.npy")), "conv2d: no output on failure")
+
+
+def test_act():
+    shapes = [(), (5,), (3, 4), (2, 3, 4), (2, 1, 3, 2), (0, 3), (4, 0)]
+    for act in ACTS:
+        for shape in shapes:
+            x = np.asarray(RNG.standard_normal(shape) * 3)
+            tag = "%s_%s" % (act.replace(":", "_"), "x".join(map(str, shape)) or "scalar")
+            run("act", act, save("ax_%s.npy" % tag, x), "--out", path("ay_%s.npy" % tag))
+            y = np.load(path("ay_%s.npy" % tag))
+            close(y, act_ref(act, x), 1e-13, 1e-15, "act %s on shape %s" % (act, shape))
+    # extremes stay finite
+    x = np.array([[-1000.0, 0.0, 1000.0]])
+    for act in ("sigmoid", "softplus", "softmax", "log_softmax", "silu", "gelu", "elu"):
+        run("act", act, save("aext.npy", x), "--out", path("aext_y.npy"))
+        y = np.load(path("aext_y.npy"))
+        check(np.all(np.isfinite(y)), "act %s: finite at +-1000" % act)
+        close(y, act_ref(act, x), 1e-13, 1e-300, "act %s at +-1000" % act)
+    # float32, Fortran order, and a 3-D softmax over the last axis
+    x = np.asfortranarray(RNG.standard_normal((3, 4, 5)).astype(np.float32))
+    run("act", "softmax", save("a32.npy", x), "--out", path("a32y.npy"))
+    y = np.load(path("a32y.npy"))
+    close(y, act_ref("softmax", x.astype(np.float64)), 1e-13, 1e-15, "act softmax float32 Fortran 3-D")
+    close(y.sum(axis=-1), np.ones((3, 4)), 0, 1e-14, "softmax rows sum to 1")
+    # bad names and parameters
+    for bad in ("relux", "relu:2", "sigmoid:0", "sigmoid:x", "elu:-1", "softplus:", "", "leaky_relu:0.1:2"):
+        r = run("act", bad, path("a32.npy"), "--out", path("abad.npy"), expect=2)
+        check(b"activation" in r.stderr, "act %r: message" % bad)
+    check(not os.path.exists(path("abad.npy")), "act: no output on failure")
+
+
+def pool_ref(x, kind, k, s, p):
+    n, c, h, w = x.shape
+    oh = (h + 2 * p[0] - k[0]) // s[0] + 1
+    ow = (w + 2 * p[1] - k[1]) // s[1] + 1
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.full((n, c, h + 2 * p[0], w + 2 * p[1]), fill)
+    xp[:, :, p[0]:p[0] + h, p[1]:p[1] + w] = x
+    y = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            win = xp[:, :, i * s[0]:i * s[0] + k[0], j * s[1]:j * s[1] + k[1]]
+            y[:, :, i, j] = win.max(axis=(2, 3)) if kind == "max" else win.mean(axis=(2, 3))
+    return y
+
+
+def test_pool():
+    cases = [  # (shape, kernel, stride, padding, options)
+        ((2, 3, 6, 6), (2, 2), (2, 2), (0, 0), ["--kernel", "2"]),
+        ((1, 2, 7, 5), (3, 3), (2, 2), (1, 1), ["--kernel", "3", "--stride", "2", "--padding", "1"]),
+        ((2, 1, 5, 8), (2, 3), (1, 2), (1, 1), ["--kernel", "2,3", "--stride", "1,2", "--padding", "1"]),
+        ((1, 4, 4, 4), (4, 4), (4, 4), (0, 0), ["--kernel=4"]),
+        ((1, 1, 9, 9), (3, 2), (3, 2), (1, 0), ["--kernel", "3,2", "--padding", "1,0"]),
+    ]
+    for i, (shape, k, s, p, opts) in enumerate(cases):
+        x = RNG.standard_normal(shape)
+        xf = save("px%d.npy" % i, x)
+        for kind in ("max", "avg"):
+            run("pool", kind, xf, *opts, "--out", path("py.npy"))
+            close(np.load(path("py.npy")), pool_ref(x, kind, k, s, p), 1e-13, 1e-15,
+                  "pool %s case %d" % (kind, i))
+    x = RNG.standard_normal((3, 4, 4))  # one image
+    run("pool", "avg", save("px3d.npy", x), "--kernel", "2", "--out", path("py3d.npy"))
+    close(np.load(path("py3d.npy")), pool_ref(x[None], "avg", (2, 2), (2, 2), (0, 0))[0], 1e-13, 1e-15,
+          "pool 3-D X")
+    run("pool", "min", path("px0.npy"), "--kernel", "2", "--out", path("pbad.npy"), expect=2)
+    run("pool", "max", path("px0.npy"), "--out", path("pbad.npy"), expect=2)
+    run("pool", "max", path("px0.npy"), "--kernel", "2", "--padding", "2", "--out", path("pbad.npy"),
+        expect=2)
+    run("pool", "max", path("px0.npy"), "--kernel", "0", "--out", path("pbad.npy"), expect=2)
+    r = run("pool", "max", path("px0.npy"), "--kernel", "9", "--out", path("pbad.npy"), expect=1)
+    check(b"larger than" in r.stderr, "pool: message for a window larger than the input")
+    r = run("pool", "max", save("p2d.npy", np.ones((4, 4))), "--kernel", "2", "--out", path("pbad.npy"),
+            expect=1)
+    check(b"N x C x H x W" in r.stderr, "pool: message for a 2-D X")
+    check(not os.path.exists(path("pbad.npy")), "pool: no output on failure")
+
+
+# ------------------------------------------------------------------ pipes, help, errors
+
+def npy_bytes(a):
+    f = io.BytesIO()
+    np.save(f, a)
+    return f.getvalue()
+
+
+def test_pipes():
+    x = RNG.standard_normal((3, 4))
+    r = run("act", "relu", "-", "--out", "-", stdin=npy_bytes(x))
+    close(np.load(io.BytesIO(r.stdout)), np.maximum(x, 0), 0, 0, "act through standard input and output")
+    w = RNG.standard_normal((2, 4))
+    # two arrays one after the other on standard input
+    r = run("dense", "-", "-", "--out", "-", stdin=npy_bytes(x) + npy_bytes(w))
+    close(np.load(io.BytesIO(r.stdout)), x @ w.T, 1e-12, 1e-12, "dense with X and W on standard input")
+    r = run("act", "relu", "-", "--out", "-", stdin=b"garbage", expect=1)
+    check(b"standard input" in r.stderr, "message names standard input")
+
+
+def test_errors():
+    good = save("e_good.npy", np.ones((2, 2)))
+    with open(path("e_bad.npy"), "wb") as f:
+        f.write(npy_bytes(np.ones((2, 2)))[:-3])  # truncated data
+    np.save(path("e_int.npy"), np.ones((2, 2), dtype=np.int64))
+
+    r = run("svd", path("missing.npy"), "--out", path("e"), expect=1)
+    check(b"No such file" in r.stderr and b"missing.npy" in r.stderr, "missing file: message")
+    r = run("svd", path("e_bad.npy"), "--out", path("e"), expect=1)
+    check(b"not a valid .npy" in r.stderr, "malformed .npy: message")
+    r = run("svd", path("e_int.npy"), "--out", path("e"), expect=1)
+    check(b"unsupported" in r.stderr, "integer .npy: message")
+    r = run("act", "relu", good, "--out", os.path.join(WORK, "no-such-dir", "y.npy"), expect=1)
+    check(b"cannot write" in r.stderr, "unwritable output: message")
+    r = run("svd", save("e_1d.npy", np.ones(3)), "--out", path("e"), expect=1)
+    check(b"2-D" in r.stderr, "svd of a 1-D array: message")
+    r = run("svd", save("e_empty.npy", np.ones((0, 3))), "--out", path("e"), expect=1)
+
+    # usage errors: exit 2, a message and a hint
+    for args, needle in [
+        (["frobnicate"], b"unknown command"),
+        (["--frobnicate"], b"unknown option"),
+        (["svd", good], b"--out"),
+        (["svd"], b"missing argument"),
+        (["svd", good, good, "--out", path("e")], b"unexpected argument"),
+        (["svd", good, "--out", path("e"), "--bogus"], b"unknown option"),
+        (["svd", good, "--out"], b"needs a value"),
+        (["svd", good, "--out", path("e"), "--out", path("f")], b"twice"),
+        (["svd", good, "--out", path("e"), "--values-only=1"], b"takes no value"),
+        (["svd", good, "--out", path("e"), "--rank", "1.5"], b"--rank"),
+        (["svd", good, "--out", path("e"), "--rank", " 1"], b"--rank"),
+        (["svd", good, "--out", path("e"), "--rank", "+1"], b"--rank"),
+        (["svd", good, "--out", path("e"), "--rank", "99999999999999999999999"], b"--rank"),
+        (["dense", good, good, "--act", "nope", "--out", path("e.npy")], b"bad activation"),
+        (["conv2d", good, good, "--groups", "0", "--out", path("e.npy")], b"--groups"),
+        (["pool", "max", good, "--kernel", "2,", "--out", path("e.npy")], b"--kernel"),
+        (["pool", "max", good, "--kernel", ",2", "--out", path("e.npy")], b"--kernel"),
+        (["act"], b"missing argument"),
+        ([], b"usage"),
+    ]:
+        r = run(*args, expect=2)
+        check(needle in r.stderr, "nnla %s: stderr lacks %r: %r" % (" ".join(args), needle, r.stderr))
+        check(r.stdout == b"", "nnla %s: printed on stdout" % " ".join(args))
+    check(not os.path.exists(path("e_S.npy")), "no output after usage errors")
+
+    # help and version: exit 0 on stdout
+    r = run("--help")
+    for cmd in (b"svd", b"eigh", b"dense", b"conv2d", b"act", b"pool"):
+        check(cmd in r.stdout, "nnla --help lists %r" % cmd)
+        r2 = run(cmd.decode(), "--help")
+        check(r2.stdout.startswith(b"usage: nnla " + cmd), "nnla %s --help" % cmd.decode())
+        r3 = run(cmd.decode(), "-h")
+        check(r3.stdout == r2.stdout, "nnla %s -h" % cmd.decode())
+        r4 = run("help", cmd.decode())
+        check(r4.stdout == r2.stdout, "nnla help %s" % cmd.decode())
+    r = run("--version")
+    check(r.stdout.startswith(b"nnla ") and b"libnnla" in r.stdout, "nnla --version")
+    r = run("svd", "--bogus", "--help", expect=2)  # the first problem wins, in order
+
+
+def main():
+    global NNLA, WORK
+    NNLA, WORK, group = sys.argv[1], sys.argv[2], sys.argv[3]
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
+    tests = {"svd": test_svd, "eigh": test_eigh, "dense": test_dense, "conv2d": test_conv2d, "act": test_act,
+             "pool": test_pool, "pipes": test_pipes, "errors": test_errors}
+    tests[group]()
+    if FAILURES:
+        print("%d failure(s) in cli_%s" % (len(FAILURES), group))
+        return 1
+    shutil.rmtree(WORK, ignore_errors=True)
+    print("cli_%s: all checks passed" % group)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
