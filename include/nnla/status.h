@@ -8,6 +8,26 @@
  * its arguments, it has written nothing to its outputs: arguments are checked
  * before any work starts. The library keeps no global error state and never
  * prints, aborts or exits.
+ *
+ * | status | meaning |
+ * |---|---|
+ * | ::NNLA_OK | success |
+ * | ::NNLA_ENULL | a required pointer argument is NULL |
+ * | ::NNLA_EINVAL | an argument has an invalid value (unknown flag, kind, parameter) |
+ * | ::NNLA_EDIM | a dimension is zero or otherwise invalid |
+ * | ::NNLA_ESHAPE | the shapes of the arguments do not match |
+ * | ::NNLA_ELD | a leading dimension is smaller than the number of columns |
+ * | ::NNLA_EWORKSPACE | the workspace is too small |
+ * | ::NNLA_ENONFINITE | the input contains NaN or Inf where they are refused |
+ * | ::NNLA_ENOTSYM | the matrix is not symmetric within the documented tolerance |
+ * | ::NNLA_EOVERFLOW | a size overflows size_t or the 32-bit int of BLAS/LAPACK |
+ * | ::NNLA_ENOMEM | memory allocation failed (only in functions documented to allocate) |
+ * | ::NNLA_ENOCONV | the LAPACK algorithm failed to converge |
+ * | ::NNLA_ELAPACK | LAPACK rejected an argument (an internal error) |
+ * | ::NNLA_EUNSUPPORTED | the operation is not supported for these arguments |
+ * | ::NNLA_EIO | an input/output operation failed |
+ * | ::NNLA_EFORMAT | the data (e.g. a .npy file) is malformed |
+ * | ::NNLA_EALIAS | an output overlaps an input where that is not allowed |
  */
 #ifndef NNLA_STATUS_H
 #define NNLA_STATUS_H
