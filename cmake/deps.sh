@@ -1,9 +1,10 @@
 # Sourced by the scripts in cmake/: Debian 12 packages libnnla needs to build and test.
 #   NNLA_DEPS_BUILD: to build the library and its tests.
 #   NNLA_DEPS_TEST:  extra tools the full test suite uses (fuzzing with clang, NumPy for
-#                    cross-checking .npy files).
+#                    cross-checking .npy files and CLI output, Doxygen for the API reference,
+#                    a de_DE locale to check that number parsing ignores the locale).
 NNLA_DEPS_BUILD="build-essential cmake pkg-config libopenblas-dev liblapacke-dev libcmocka-dev"
-NNLA_DEPS_TEST="clang libclang-rt-14-dev python3 python3-numpy"
+NNLA_DEPS_TEST="clang libclang-rt-14-dev python3 python3-numpy doxygen locales"
 
 # nnla_install_deps PKG...: install the Debian packages that are missing. As root it runs
 # apt-get; otherwise it prints the apt-get line to run and fails.
@@ -21,4 +22,14 @@ nnla_install_deps() {
         echo "  apt-get update && apt-get install -y$missing" >&2
         return 1
     fi
+}
+
+# nnla_prepare_locale: as root, generate the de_DE.UTF-8 locale (decimal comma) so that the test
+# of locale-independent number parsing runs instead of skipping. Harmless when not root.
+nnla_prepare_locale() {
+    locale -a 2>/dev/null | grep -qi '^de_DE\.utf-\?8$' && return 0
+    [ "$(id -u)" -eq 0 ] || return 0
+    [ -f /etc/locale.gen ] || return 0
+    sed -i 's/^# *de_DE\.UTF-8 UTF-8/de_DE.UTF-8 UTF-8/' /etc/locale.gen
+    locale-gen >/dev/null 2>&1 || true
 }

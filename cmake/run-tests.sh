@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
-#   1. a Release build and every ctest suite (unit tests, examples, CLI, install/consumer test);
+#   1. a Release build and every ctest suite (unit tests, examples, CLI, install/consumer test),
+#      and the Doxygen reference, which must build without a warning;
 #   2. the same suites built with AddressSanitizer + UndefinedBehaviorSanitizer (any report fails);
 #   3. a short libFuzzer run of the .npy reader (NNLA_FUZZ_SECONDS, default 60) with clang.
 # Installs what a fresh Debian 12 machine lacks first (as root; otherwise prints the apt line).
@@ -8,12 +9,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . cmake/deps.sh
 nnla_install_deps $NNLA_DEPS_BUILD $NNLA_DEPS_TEST
+nnla_prepare_locale
 jobs=$(nproc)
 
 echo "== [1/3] Release build + ctest"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNNLA_BUILD_BENCH=ON
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
+# The API reference: every public declaration documented, no Doxygen warning.
+if cmake --build build --target help | grep -q '^\.\.\. docs$'; then
+    cmake --build build --target docs > build/doxygen.log 2>&1
+    if grep -i 'warning' build/doxygen.log; then
+        echo "Doxygen warnings (see build/doxygen.log)" >&2
+        exit 1
+    fi
+    echo "API reference built without warnings: build/docs/html/index.html"
+fi
 
 echo "== [2/3] ASan + UBSan build + ctest"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNNLA_SANITIZE=ON -DNNLA_BUILD_BENCH=ON
