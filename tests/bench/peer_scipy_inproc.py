@@ -15,10 +15,11 @@ Results are cross-checked (singular values, eigenvalues) before timing.
 """
 import ctypes
 import sys
-import time
 
 import numpy as np
 import scipy.linalg
+
+from peerutil import compare
 
 
 class CMat(ctypes.Structure):
@@ -90,18 +91,7 @@ def main():
 
 
 def report(case, fa, fb, reps):
-    fa()
-    fb()
-    ta, tb = [], []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fa()
-        t1 = time.perf_counter()
-        fb()
-        t2 = time.perf_counter()
-        ta.append(t1 - t0)
-        tb.append(t2 - t1)
-    ma, mb = float(np.median(ta)), float(np.median(tb))
+    ma, mb = compare(fa, fb, 1, reps)
     print(f"COMPARE {case} nnla_s={ma:.6g} scipy_s={mb:.6g} speedup_vs_scipy={mb / ma:.3f}", flush=True)
 
 

@@ -7,34 +7,18 @@ speedup_vs_matmul = matmul median / (linear + relu) median; the matmul is x @ w.
 a fresh output each call, as F.linear's). Run with Debian's python3-torch:
     /usr/bin/python3 tests/bench/peer_torch_dense.py [reps]
 """
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
+
+from peerutil import compare
 
 CASES = [
     ("b256_1024x1024_relu", 256, 1024, 1024, 41),
     ("b64_784x256_relu", 64, 784, 256, 301),
     ("b1_1024x1024", 1, 1024, 1024, 301),
 ]
-
-
-def compare(fa, fb, warmup, reps):
-    for _ in range(warmup):
-        fa()
-        fb()
-    ta, tb = [], []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fa()
-        t1 = time.perf_counter()
-        fb()
-        t2 = time.perf_counter()
-        ta.append(t1 - t0)
-        tb.append(t2 - t1)
-    return statistics.median(ta), statistics.median(tb)
 
 
 def main():
