@@ -27,6 +27,18 @@ void bench_compare(void (*fa)(void *), void *a, void (*fb)(void *), void *b, int
 /* Repetitions to use: NNLA_BENCH_REPS from the environment, else `dflt`. */
 int bench_reps(int dflt);
 
+/* A uniform pseudo-random number in [-1, 1) from the 64-bit LCG state *s (inputs of the cases). */
+double bench_urand(unsigned long long *s);
+
+/* The convolution shapes of `nnla-bench conv` (and of the A/B harness in ab/): stride 1, square
+ * images and kernels. name is the case name without the "conv_" prefix. */
+typedef struct bench_conv_shape {
+    const char *name;
+    size_t batch, in, hw, out, k, pad;
+} bench_conv_shape;
+extern const bench_conv_shape bench_conv_shapes[];
+extern const size_t bench_conv_nshapes;
+
 /* Commands: each takes argc/argv after the command name and returns a process exit code. */
 int bench_cmd_svd(int argc, char **argv);
 int bench_cmd_eigh(int argc, char **argv);

@@ -180,12 +180,6 @@ static void run_direct(void *p)
         }
 }
 
-static double urand(unsigned long long *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*s >> 11) * 0x1.0p-53 * 2.0 - 1.0;
-}
-
 static int bench_conv_case(conv_case *c, int reps, int direct)
 {
     c->d = nnla_conv2d_desc_make(c->in, c->out, c->k, c->k);
@@ -208,10 +202,10 @@ static int bench_conv_case(conv_case *c, int reps, int direct)
         return 1;
     }
     unsigned long long s = 4242;
-    for (size_t i = 0; i < nx; i++) c->x[i] = urand(&s);
+    for (size_t i = 0; i < nx; i++) c->x[i] = bench_urand(&s);
     double ws = 1.0 / sqrt((double)(c->in * c->k * c->k));
-    for (size_t i = 0; i < nw; i++) c->wt[i] = urand(&s) * ws;
-    for (size_t i = 0; i < c->out; i++) c->b[i] = urand(&s) * 0.1;
+    for (size_t i = 0; i < nw; i++) c->wt[i] = bench_urand(&s) * ws;
+    for (size_t i = 0; i < c->out; i++) c->b[i] = bench_urand(&s) * 0.1;
     c->st = NNLA_OK;
 
     /* record the GEMMs of one pass */
@@ -288,29 +282,21 @@ int bench_cmd_conv(int argc, char **argv)
         else
             only = argv[i];
     }
-    static const struct {
-        const char *name;
-        size_t batch, in, h, w, out, k, pad;
-    } specs[] = {
-        {"conv_b32_c3_32x32_o32_k3p1", 32, 3, 32, 32, 32, 3, 1},
-        {"conv_b32_c32_32x32_o64_k3p1", 32, 32, 32, 32, 64, 3, 1},
-        {"conv_b8_c64_56x56_o64_k3p1", 8, 64, 56, 56, 64, 3, 1},
-        {"conv_b8_c256_14x14_o256_k3p1", 8, 256, 14, 14, 256, 3, 1},
-        {"conv_b8_c64_56x56_o256_k1p0", 8, 64, 56, 56, 256, 1, 0},
-    };
     int reps = bench_reps(15), rc = 0, ran = 0;
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        if (only && !strstr(specs[i].name, only)) continue;
+    for (size_t i = 0; i < bench_conv_nshapes; i++) {
+        const bench_conv_shape *sh = &bench_conv_shapes[i];
+        char name[64];
+        snprintf(name, sizeof name, "conv_%s", sh->name);
+        if (only && !strstr(name, only)) continue;
         conv_case c;
         memset(&c, 0, sizeof c);
-        c.name = specs[i].name;
-        c.batch = specs[i].batch;
-        c.in = specs[i].in;
-        c.h = specs[i].h;
-        c.w = specs[i].w;
-        c.out = specs[i].out;
-        c.k = specs[i].k;
-        c.pad = specs[i].pad;
+        c.name = name;
+        c.batch = sh->batch;
+        c.in = sh->in;
+        c.h = c.w = sh->hw;
+        c.out = sh->out;
+        c.k = sh->k;
+        c.pad = sh->pad;
         ran++;
         if (bench_conv_case(&c, reps, direct)) rc = 1;
     }

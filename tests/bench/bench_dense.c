@@ -198,12 +198,6 @@ static void run_dgemv(void *p)
                 d->c, 1);
 }
 
-static double urand(unsigned long long *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*s >> 11) * 0x1.0p-53 * 2.0 - 1.0;
-}
-
 static int bench_dense_case(const char *name, size_t batch, size_t in, size_t out, int reps)
 {
     dense_case d;
@@ -221,9 +215,9 @@ static int bench_dense_case(const char *name, size_t batch, size_t in, size_t ou
         return 1;
     }
     unsigned long long s = 12345;
-    for (size_t i = 0; i < batch * in; i++) d.x[i] = urand(&s);
-    for (size_t i = 0; i < out * in; i++) d.w[i] = urand(&s) * 0.05;
-    for (size_t i = 0; i < out; i++) d.b[i] = urand(&s) * 0.1;
+    for (size_t i = 0; i < batch * in; i++) d.x[i] = bench_urand(&s);
+    for (size_t i = 0; i < out * in; i++) d.w[i] = bench_urand(&s) * 0.05;
+    for (size_t i = 0; i < out; i++) d.b[i] = bench_urand(&s) * 0.1;
     double tl, tb;
     int one = batch == 1;
     bench_compare(run_layer, &d, one ? run_dgemv : run_dgemm, &d, 5, reps, &tl, &tb);
@@ -265,12 +259,12 @@ static nnla_status build_cnn(nnla_net **out)
     nnla_net *net = NULL;
     unsigned long long s = 777;
     double w1[8 * 1 * 9], b1[8], w2[16 * 8 * 9], b2[16], w3[10 * 16], b3[10];
-    for (size_t i = 0; i < sizeof w1 / sizeof w1[0]; i++) w1[i] = urand(&s) * 0.3;
-    for (size_t i = 0; i < sizeof w2 / sizeof w2[0]; i++) w2[i] = urand(&s) * 0.1;
-    for (size_t i = 0; i < sizeof w3 / sizeof w3[0]; i++) w3[i] = urand(&s) * 0.2;
-    for (size_t i = 0; i < 8; i++) b1[i] = urand(&s) * 0.1;
-    for (size_t i = 0; i < 16; i++) b2[i] = urand(&s) * 0.1;
-    for (size_t i = 0; i < 10; i++) b3[i] = urand(&s) * 0.1;
+    for (size_t i = 0; i < sizeof w1 / sizeof w1[0]; i++) w1[i] = bench_urand(&s) * 0.3;
+    for (size_t i = 0; i < sizeof w2 / sizeof w2[0]; i++) w2[i] = bench_urand(&s) * 0.1;
+    for (size_t i = 0; i < sizeof w3 / sizeof w3[0]; i++) w3[i] = bench_urand(&s) * 0.2;
+    for (size_t i = 0; i < 8; i++) b1[i] = bench_urand(&s) * 0.1;
+    for (size_t i = 0; i < 16; i++) b2[i] = bench_urand(&s) * 0.1;
+    for (size_t i = 0; i < 10; i++) b3[i] = bench_urand(&s) * 0.1;
     nnla_conv2d_desc c1 = nnla_conv2d_desc_make(1, 8, 3, 3), c2 = nnla_conv2d_desc_make(8, 16, 3, 3);
     c1.pad_h = c1.pad_w = c2.pad_h = c2.pad_w = 1;
     nnla_pool2d_desc p = {NNLA_POOL_MAX, 2, 2, 2, 2, 0, 0};
@@ -311,7 +305,7 @@ static int bench_net_alloc(int reps)
         return 1;
     }
     unsigned long long s = 99;
-    for (size_t i = 0; i < c.batch * 28 * 28; i++) x[i] = urand(&s);
+    for (size_t i = 0; i < c.batch * 28 * 28; i++) x[i] = bench_urand(&s);
     c.x = x;
     double *times = malloc((size_t)reps * sizeof *times);
     if (!times) return 1;

@@ -1,4 +1,4 @@
-/* Timing helpers of nnla-bench (bench.h), also used by the A/B harness in ab/. */
+/* Shared helpers of nnla-bench (bench.h): timing, inputs, the conv shapes; also used by ab/. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <time.h>
@@ -74,3 +74,16 @@ int bench_reps(int dflt)
     if (s && atoi(s) > 0) return atoi(s);
     return dflt;
 }
+
+double bench_urand(unsigned long long *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(*s >> 11) * 0x1.0p-53 * 2.0 - 1.0;
+}
+
+const bench_conv_shape bench_conv_shapes[] = {
+    {"b32_c3_32x32_o32_k3p1", 32, 3, 32, 32, 3, 1},     {"b32_c32_32x32_o64_k3p1", 32, 32, 32, 64, 3, 1},
+    {"b8_c64_56x56_o64_k3p1", 8, 64, 56, 64, 3, 1},     {"b8_c256_14x14_o256_k3p1", 8, 256, 14, 256, 3, 1},
+    {"b8_c64_56x56_o256_k1p0", 8, 64, 56, 256, 1, 0},
+};
+const size_t bench_conv_nshapes = sizeof bench_conv_shapes / sizeof bench_conv_shapes[0];

@@ -32,7 +32,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-CASES = [  # (batch, in, h, w, out, kernel, pad), as in tests/bench/bench_conv.c
+CASES = [  # (batch, in, h, w, out, kernel, pad), as bench_conv_shapes in tests/bench/bench_util.c
     (32, 3, 32, 32, 32, 3, 1),
     (32, 32, 32, 32, 64, 3, 1),
     (8, 64, 56, 56, 64, 3, 1),

@@ -45,12 +45,6 @@ static void run(void *p)
     if (st != NNLA_OK) s->st = st;
 }
 
-static double urand(unsigned long long *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*s >> 11) * 0x1.0p-53 * 2.0 - 1.0;
-}
-
 int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 21;
@@ -59,24 +53,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: conv_ab [reps] [substring]\n");
         return 2;
     }
-    static const struct {
-        const char *name;
-        size_t batch, in, h, out, k, pad;
-    } cases[] = {
-        {"b32_c3_32x32_o32_k3p1", 32, 3, 32, 32, 3, 1},   {"b32_c32_32x32_o64_k3p1", 32, 32, 32, 64, 3, 1},
-        {"b8_c64_56x56_o64_k3p1", 8, 64, 56, 64, 3, 1},   {"b8_c256_14x14_o256_k3p1", 8, 256, 14, 256, 3, 1},
-        {"b8_c64_56x56_o256_k1p0", 8, 64, 56, 256, 1, 0},
-    };
     int rc = 0;
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        if (only && !strstr(cases[c].name, only)) continue;
-        const size_t n = cases[c].batch, ci = cases[c].in, h = cases[c].h, co = cases[c].out, k = cases[c].k;
+    for (size_t c = 0; c < bench_conv_nshapes; c++) {
+        const bench_conv_shape *sh = &bench_conv_shapes[c];
+        if (only && !strstr(sh->name, only)) continue;
+        const size_t n = sh->batch, ci = sh->in, h = sh->hw, co = sh->out, k = sh->k;
         nnla_conv2d_desc d = nnla_conv2d_desc_make(ci, co, k, k);
-        d.pad_h = d.pad_w = cases[c].pad;
+        d.pad_h = d.pad_w = sh->pad;
         size_t oh, ow, wa, wb;
         if (nnla_conv2d_output_size(&d, h, h, &oh, &ow) != NNLA_OK || ws_A(&d, n, h, h, &wa) != NNLA_OK ||
             ws_B(&d, n, h, h, &wb) != NNLA_OK) {
-            fprintf(stderr, "%s: bad case\n", cases[c].name);
+            fprintf(stderr, "%s: bad case\n", sh->name);
             return 1;
         }
         size_t nx = n * ci * h * h, nw = co * ci * k * k, ny = n * co * oh * ow;
@@ -88,9 +75,9 @@ int main(int argc, char **argv)
             return 1;
         }
         unsigned long long s = 4242;
-        for (size_t i = 0; i < nx; i++) x[i] = urand(&s);
-        for (size_t i = 0; i < nw; i++) wt[i] = urand(&s) / sqrt((double)(ci * k * k));
-        for (size_t i = 0; i < co; i++) b[i] = 0.1 * urand(&s);
+        for (size_t i = 0; i < nx; i++) x[i] = bench_urand(&s);
+        for (size_t i = 0; i < nw; i++) wt[i] = bench_urand(&s) / sqrt((double)(ci * k * k));
+        for (size_t i = 0; i < co; i++) b[i] = 0.1 * bench_urand(&s);
         side A = {conv_A, &d, n, h, h, x, wt, b, ya, work_a, wa, NNLA_OK};
         side B = {conv_B, &d, n, h, h, x, wt, b, yb, work_b, wb, NNLA_OK};
         double ta, tb;
@@ -101,11 +88,11 @@ int main(int argc, char **argv)
             if (!(e <= err)) err = e;
             if (fabs(ya[i]) > scale) scale = fabs(ya[i]);
         }
-        printf("AB %s a_s=%.6g b_s=%.6g a_over_b=%.4f workspace_a=%zu workspace_b=%zu\n", cases[c].name, ta, tb,
+        printf("AB %s a_s=%.6g b_s=%.6g a_over_b=%.4f workspace_a=%zu workspace_b=%zu\n", sh->name, ta, tb,
                ta / tb, wa, wb);
         fflush(stdout);
         if (A.st != NNLA_OK || B.st != NNLA_OK || !(err <= 1e-12 * (scale + 1.0))) {
-            fprintf(stderr, "%s: the two builds disagree (max diff %.3g) or failed\n", cases[c].name, err);
+            fprintf(stderr, "%s: the two builds disagree (max diff %.3g) or failed\n", sh->name, err);
             rc = 1;
         }
         free(x);
