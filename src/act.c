@@ -269,7 +269,7 @@ static void ew_forward(nnla_act_kind kind, double p, size_t n, const double *x, 
 {
     switch (kind) {
     case NNLA_ACT_IDENTITY:
-        if (x != y) memcpy(y, x, n * sizeof *y);
+        if (x != y) nnla__copy(y, x, n);
         break;
     case NNLA_ACT_SIGMOID: EW_LOOP(sigm(p * v)); break;
     case NNLA_ACT_TANH: EW_LOOP(tanh(v)); break;

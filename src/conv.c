@@ -30,7 +30,7 @@
  *
  * im2col copies runs: with horizontal padding, each channel's input rows are first copied
  * once into a zero-padded row buffer, and every output row of every kernel tap is then one
- * memcpy (stride 1) from it; otherwise the valid output columns of a tap form one interval
+ * copy (stride 1) from it; otherwise the valid output columns of a tap form one interval
  * computed once, and the run is a zero fill, a copy and a zero fill. No per-element bounds
  * checks either way.
  */
@@ -374,7 +374,7 @@ static inline void zero_run(double *d, size_t n)
 static inline void copy_run(double *dst, const double *src, size_t n, size_t s)
 {
     if (s == 1) {
-        memcpy(dst, src, n * sizeof *dst);
+        nnla__copy(dst, src, n);
     } else {
         for (size_t t = 0; t < n; t++) dst[t] = src[t * s];
     }
@@ -412,7 +412,7 @@ static void im2col_rows(const conv_geom *g, const double *x, size_t nc, size_t o
             for (size_t r = r0; r < r1; r++) {
                 double *prow = pbuf + (r - r0) * wp;
                 zero_run(prow, pw);
-                memcpy(prow + pw, xc + r * w, w * sizeof *prow);
+                nnla__copy(prow + pw, xc + r * w, w);
                 zero_run(prow + pw + w, pw);
             }
             base = pbuf;
@@ -442,7 +442,7 @@ static void im2col_rows(const conv_geom *g, const double *x, size_t nc, size_t o
                 dst += (ylo - oy0) * ow;
                 if (xlo == 0 && xhi == ow && sw == 1) { /* the padded buffer, or no horizontal padding */
                     for (size_t t = 0; t < yhi - ylo; t++, dst += ow)
-                        memcpy(dst, src + t * step, ow * sizeof *dst);
+                        nnla__copy(dst, src + t * step, ow);
                 } else {
                     for (size_t t = 0; t < yhi - ylo; t++, dst += ow) {
                         const double *sr = src + t * step;
@@ -540,7 +540,7 @@ static void bias_act(nnla_act act, const double *b, size_t rows, size_t n, const
             if (b != NULL) {
                 for (size_t t = 0; t < n; t++) o[t] = s[t] + bb;
             } else if (o != s) {
-                memcpy(o, s, n * sizeof *o);
+                nnla__copy(o, s, n);
             }
             break;
         }
@@ -635,8 +635,8 @@ static void repack_rows(const conv_geom *g, const double *wg, double *wrep)
     for (size_t i = 0; i < g->kh; i++)
         for (size_t m = 0; m < g->mg; m++)
             for (size_t c = 0; c < g->cg; c++)
-                memcpy(wrep + (i * g->mg + m) * kp + c * g->kw, wg + ((m * g->cg + c) * g->kh + i) * g->kw,
-                       g->kw * sizeof *wrep);
+                nnla__copy(wrep + (i * g->mg + m) * kp + c * g->kw, wg + ((m * g->cg + c) * g->kh + i) * g->kw,
+                           g->kw);
 }
 
 /* Bands of output rows of one image, straight into y (PLAN_BANDS and PLAN_KSPLIT). */

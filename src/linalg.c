@@ -14,7 +14,6 @@
  */
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -52,7 +51,7 @@ static int lwork_from_query(double q, lapack_int minimum, lapack_int *out)
 /* Pack a row-major view into contiguous rows (row stride = cols). */
 static void pack_rows(nnla_cmat a, double *dst)
 {
-    for (size_t i = 0; i < a.rows; i++) memcpy(dst + i * a.cols, a.data + i * a.ld, a.cols * sizeof(double));
+    for (size_t i = 0; i < a.rows; i++) nnla__copy(dst + i * a.cols, a.data + i * a.ld, a.cols);
 }
 
 /* A byte range for the pairwise overlap check. */
@@ -370,7 +369,7 @@ static nnla_status eigh_run(nnla_eigh_job job, const eigh_plan *p, nnla_cmat a, 
     lapack_int lda;
     if (job == NNLA_EIGH_VECTORS) {
         for (size_t i = 0; i < a.rows; i++)
-            memcpy(v.data + i * v.ld, a.data + i * a.ld, a.cols * sizeof(double));
+            nnla__copy(v.data + i * v.ld, a.data + i * a.ld, a.cols);
         mat = v.data;
         lda = (lapack_int)v.ld;
     } else {

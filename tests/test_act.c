@@ -370,6 +370,36 @@ static void test_backward_jacobian(void **state)
 }
 
 /* In place equals out of place, bit for bit; strided views leave their padding alone. */
+/*
+ * The identity copies through libnnla's copy helper, which picks memcpy or a loop by size
+ * (2 KiB) and by where the destination lies relative to the source modulo 4096 (1-127 bytes
+ * past: the loop). Every branch must copy exactly, and touch nothing outside the block.
+ */
+static void test_identity_copy_placements(void **state)
+{
+    (void)state;
+    const size_t span = 3 * 4096; /* doubles */
+    double *buf = malloc(span * sizeof *buf);
+    assert_non_null(buf);
+    nnla_test_rng rng = {11};
+    static const size_t sizes[] = {1, 255, 256, 257, 1000};
+    static const size_t gaps[] = {0, 1, 2, 3, 15, 16, 17, 64, 256}; /* doubles: dst - src = 8 gap B mod 4096 */
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (size_t gi = 0; gi < sizeof gaps / sizeof gaps[0]; gi++) {
+            size_t n = sizes[si];
+            double *src = buf, *dst = buf + 1536 + gaps[gi]; /* 1536 doubles = 3 x 4096 bytes */
+            nnla_test_fill(&rng, src, n, -1, 1);
+            for (size_t i = 1024; i < span; i++) buf[i] = -7.0;
+            assert_status(nnla_act_forward(nnla_act_default(NNLA_ACT_IDENTITY), nnla_cmat_view(src, 1, n, n),
+                                           nnla_mat_view(dst, 1, n, n)),
+                          NNLA_OK);
+            assert_memory_equal(dst, src, n * sizeof *dst);
+            assert_true(dst[-1] == -7.0);
+            assert_true(dst[n] == -7.0);
+        }
+    free(buf);
+}
+
 static void test_in_place(void **state)
 {
     (void)state;
@@ -593,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_softmax_extremes), cmocka_unit_test(test_softmax_random),
         cmocka_unit_test(test_derivative_fd),    cmocka_unit_test(test_backward_jacobian),
         cmocka_unit_test(test_in_place),         cmocka_unit_test(test_parse_and_names),
+        cmocka_unit_test(test_identity_copy_placements),
         cmocka_unit_test(test_parse_locale),     cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,9 +9,10 @@
  * The paper writes a layer as sigma(W x - b), a threshold b subtracted: that is
  * this convention with the bias negated (b_here = -b_paper).
  *
- * The forward pass copies the bias into Y, accumulates one cblas_dgemm onto it
- * (cblas_dgemv for a batch of one), then applies the activation in one pass over
- * Y. libnnla does not allocate (OpenBLAS's multithreaded GEMM driver may, see net.h).
+ * The forward pass writes X W^T into Y with one cblas_dgemm (cblas_dgemv for a
+ * batch of one), then adds the bias and applies the activation in one pass over Y,
+ * row by row. libnnla does not allocate (OpenBLAS's multithreaded GEMM driver may,
+ * see net.h).
  */
 #ifndef NNLA_DENSE_H
 #define NNLA_DENSE_H
