@@ -370,6 +370,6 @@ nnla_status nnla_net_forward(const nnla_net *net, size_t batch, const double *x,
         NNLA__TRY(run_layer(l, batch, cur, dst, cw, p.conv_bytes));
         cur = dst;
     }
-    if (cur != y) memcpy(y, cur, yb); /* only flatten layers: the output is the input */
+    if (cur != y) nnla__copy(y, cur, yb / sizeof *y); /* only flatten layers: the output is the input */
     return NNLA_OK;
 }
