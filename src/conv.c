@@ -8,8 +8,9 @@
  *   - one image (or a band of its rows) per chunk: the GEMM writes straight into the NCHW
  *     output (ldc = out_h*out_w, at the band's column offset) and the pass is in place;
  *   - several whole images per chunk (images of fewer than NNLA_CONV_TARGET_COLS output
- *     pixels, NNLA_CONV_TARGET_COLS_NOSPLIT without the kernel-row split): one wider GEMM into a scratch block [out/groups][images*out_h*out_w], and the
- *     pass copies it into the images' NCHW planes. The copy costs what the in-place pass
+ *     pixels, NNLA_CONV_TARGET_COLS_NOSPLIT without the kernel-row split): one wider GEMM
+ *     into a scratch block [out/groups][images*out_h*out_w], and the pass copies it into
+ *     the images' NCHW planes. The copy costs what the in-place pass
  *     costs, and the wider GEMM runs faster.
  * Chunks are sized so the column matrix stays within NNLA_CONV_COL_BYTES (the GEMM wants
  * many columns, the caches want few); a caller workspace below nnla_conv2d_workspace_size()

@@ -7,9 +7,9 @@
  * included, which are per row anyway) by nnla_act_forward() on the row.
  *
  * Copying the bias into Y first and accumulating the product onto it (beta = 1) would
- * save BLAS its clearing pass, but that copy is a memcpy of out doubles per row, and
- * glibc 2.36 copies 2 KiB and more with `rep movsb`, which on the AMD Zen 3 machines we
- * measure on made one-sample layers 5% slower than their dgemv (docs/performance.md).
+ * save BLAS its clearing pass, but costs a pass of its own on one thread; as a memcpy it
+ * also fell into glibc 2.36's rep movsb trap on AMD Zen 3 (see nnla__copy) and made
+ * one-sample layers 5% slower than their dgemv (docs/performance.md).
  */
 #include <cblas.h>
 

@@ -48,7 +48,8 @@ int nnla__all_finite_vec(const double *x, size_t n);
  * dst[0..n) = src[0..n), the ranges not overlapping: the copy of every hot path. memcpy, except
  * in the one case where glibc 2.36's memcpy (Debian 12) is a trap on AMD Zen 3: from 2 KiB on it
  * copies with `rep movsb`, which runs at 1.7 GB/s instead of 50 when dst lies 8-24 bytes past
- * src modulo 4096, and at 14-21 GB/s up to 72 bytes past (`nnla-bench copy`, docs/performance.md).
+ * src modulo 4096, and at 14-32 GB/s a little further, up to about 72 bytes past, depending on
+ * alignment (`nnla-bench copy`, docs/performance.md).
  * That is not rare: two buffers of a multiple of 4 KiB malloc'ed one after the other lie 16
  * bytes past a multiple of 4096 apart. There a plain loop (about 22 GB/s) is used; the compiler
  * vectorizes it and does not turn it back into memcpy, since the pointers are not restrict.
