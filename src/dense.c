@@ -15,7 +15,7 @@
 
 #include "internal.h"
 
-/* y[i][j] = act(y[i][j] + b[j]) over the rows of y (b may be NULL). */
+/* y[i][j] = act(y[i][j] + b[j]) over the rows of y. */
 static void bias_act_rows(nnla_act act, const double *b, nnla_mat y)
 {
     const size_t n = y.cols;
@@ -23,26 +23,17 @@ static void bias_act_rows(nnla_act act, const double *b, nnla_mat y)
     for (size_t i = 0; i < y.rows; i++) {
         double *r = y.data + i * y.ld;
         if (act.kind == NNLA_ACT_RELU) {
-            if (b != NULL) {
-                for (size_t j = 0; j < n; j++) {
-                    double v = r[j] + b[j];
-                    r[j] = v < 0.0 ? 0.0 : v; /* NaN passes through */
-                }
-            } else {
-                for (size_t j = 0; j < n; j++) r[j] = r[j] < 0.0 ? 0.0 : r[j];
+            for (size_t j = 0; j < n; j++) {
+                double v = r[j] + b[j];
+                r[j] = v < 0.0 ? 0.0 : v; /* NaN passes through */
             }
         } else if (act.kind == NNLA_ACT_LEAKY_RELU) {
-            if (b != NULL) {
-                for (size_t j = 0; j < n; j++) {
-                    double v = r[j] + b[j];
-                    r[j] = v > 0.0 ? v : a * v;
-                }
-            } else {
-                for (size_t j = 0; j < n; j++) r[j] = r[j] > 0.0 ? r[j] : a * r[j];
+            for (size_t j = 0; j < n; j++) {
+                double v = r[j] + b[j];
+                r[j] = v > 0.0 ? v : a * v;
             }
         } else {
-            if (b != NULL)
-                for (size_t j = 0; j < n; j++) r[j] += b[j];
+            for (size_t j = 0; j < n; j++) r[j] += b[j];
             if (act.kind != NNLA_ACT_IDENTITY) {
                 nnla_mat row = nnla_mat_view(r, 1, n, n);
                 /* The activation was checked by the caller: this cannot fail. */
@@ -74,6 +65,11 @@ nnla_status nnla_dense_forward(nnla_cmat x, nnla_cmat w, const double *b, nnla_a
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)out, (int)x.cols, 1.0, x.data,
                     (int)x.ld, w.data, (int)w.ld, 0.0, y.data, (int)y.ld);
     }
-    if (b != NULL || act.kind != NNLA_ACT_IDENTITY) bias_act_rows(act, b, y);
+    if (b != NULL) {
+        bias_act_rows(act, b, y);
+    } else if (act.kind != NNLA_ACT_IDENTITY) {
+        /* The arguments were checked above: this cannot fail. */
+        (void)nnla_act_forward(act, yc, y);
+    }
     return NNLA_OK;
 }
