@@ -20,5 +20,6 @@
 #include "nnla/pool.h"
 #include "nnla/net.h"
 #include "nnla/npy.h"
+#include "nnla/rng.h"
 
 #endif /* NNLA_H */
