@@ -22,7 +22,7 @@
  * | ::NNLA_ENOTSYM | the matrix is not symmetric within the documented tolerance |
  * | ::NNLA_EOVERFLOW | a size overflows size_t or the 32-bit int of BLAS/LAPACK |
  * | ::NNLA_ENOMEM | memory allocation failed (only in functions documented to allocate) |
- * | ::NNLA_ENOCONV | the LAPACK algorithm failed to converge |
+ * | ::NNLA_ENOCONV | an iterative algorithm (LAPACK's, or a power iteration within its cap) did not converge |
  * | ::NNLA_ELAPACK | LAPACK rejected an argument (an internal error) |
  * | ::NNLA_EUNSUPPORTED | the operation is not supported for these arguments |
  * | ::NNLA_EIO | an input/output operation failed |
@@ -53,7 +53,7 @@ NNLA_EXTERN_C_BEGIN
     X(NNLA_ENOTSYM, 8, "the matrix is not symmetric within the documented tolerance")              \
     X(NNLA_EOVERFLOW, 9, "a size overflows size_t or the 32-bit int of BLAS/LAPACK")               \
     X(NNLA_ENOMEM, 10, "memory allocation failed")                                                 \
-    X(NNLA_ENOCONV, 11, "the LAPACK algorithm failed to converge")                                 \
+    X(NNLA_ENOCONV, 11, "the algorithm did not converge (LAPACK, or an iteration cap reached)")     \
     X(NNLA_ELAPACK, 12, "LAPACK rejected an argument (internal error, please report)")             \
     X(NNLA_EUNSUPPORTED, 13, "the operation is not supported for these arguments")                 \
     X(NNLA_EIO, 14, "an input/output operation failed")                                            \
