@@ -156,15 +156,14 @@ static nnla_status opts_check(const nnla_power_opts *o)
  * Why: r certifies that sigma is within r/2 (relative) of *a* singular value (Weyl), not that it is
  * sigma_1. An iterate still dominated by v_2 has a small residual too: with v = a v_1 + b v_2 and
  * delta = 1 - sigma_2^2 / sigma_1^2, r = |a b| delta while the error against sigma_1 is b^2 delta / 2.
- * Measured on sweeps of nearly degenerate spectra (docs/spectral.md): single-vector power iteration
- * stopping at r <= tol stopped near sigma_2 in 0.3-1% of the runs that reported convergence (errors
- * up to 200 tol). A block of two resolves a close pair sigma_1, sigma_2 exactly through the Ritz step
+ * Measured on sweeps of nearly degenerate spectra (`nnla-bench power-sweep`, docs/spectral.md):
+ * single-vector power iteration stopping at r <= tol was off by more than tol in 2-5% of the runs
+ * that reported convergence (errors up to 2000 tol). A block of two resolves a close pair sigma_1, sigma_2 exactly through the Ritz step
  * (it converges as (sigma_3 / sigma_1)^2), and stopping at r <= tol / 10 makes a wrong stop need a
  * start with very little v_1 in it: in the same sweeps (`nnla-bench power-sweep`) 5 of 30,311
  * converged runs erred by more than tol, each returning sigma_2 = (1 - 2.5 tol) sigma_1 with
  * sigma_3 = (1 - 5 tol) sigma_1. This is a probability, not a guarantee: no method that only
  * multiplies by A and A^T can certify sigma_1.
- * For a matrix the two products are one GEMM with two columns, which streams A once, as a GEMV does.
  */
 #define POWER_BLOCK 2
 #define POWER_RESIDUAL_SHARE 0.1
@@ -465,19 +464,17 @@ typedef struct mat_op {
     double *x; /* scratch, 2 max(m, n): the scaled input block */
 } mat_op;
 
-/* Y = (c A) X or (c A)^T X for a block of p vectors: one GEMM, which reads A once. The block is
- * stored vector after vector, i.e. as the row-major p x len matrix X^T: Y^T = X^T A^T (or X^T A). */
+/* Y = (c A) X or (c A)^T X for a block of p vectors, stored vector after vector: one GEMV per
+ * vector. (One GEMM with p = 2 rows, Y^T = X^T A^T, would read A once, but OpenBLAS 0.3.21 runs it
+ * at half the speed of two GEMVs at n = 1024: `nnla-bench spectral`, power_block_gemm2.) */
 static nnla_status mat_block(void *ctx, int transpose, size_t p, const double *x, double *y)
 {
     mat_op *mo = ctx;
     size_t m = mo->a.rows, n = mo->a.cols, in = transpose ? m : n, out = transpose ? n : m;
     for (size_t i = 0; i < p * in; i++) mo->x[i] = mo->c * x[i];
-    if (p == 1)
+    for (size_t j = 0; j < p; j++)
         cblas_dgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, (int)m, (int)n, 1.0, mo->a.data,
-                    (int)mo->a.ld, mo->x, 1, 0.0, y, 1);
-    else
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, transpose ? CblasNoTrans : CblasTrans, (int)p, (int)out, (int)in,
-                    1.0, mo->x, (int)in, mo->a.data, (int)mo->a.ld, 0.0, y, (int)out);
+                    (int)mo->a.ld, mo->x + j * in, 1, 0.0, y + j * out, 1);
     return NNLA_OK;
 }
 
