@@ -447,6 +447,19 @@ static void test_power_warm_start(void **state)
         power_free(&d);
     }
     assert_true(fabs(last - 1.0) <= 1e-10);
+    /* within one run too: the estimate after k + 1 iterations is at least the one after k (the same
+     * seed makes the first k iterations identical) */
+    double prev = 0.0;
+    for (size_t k = 1; k <= 12; k++) {
+        nnla_power_opts ok = nnla_power_opts_default();
+        ok.tol = 0.0;
+        ok.max_iter = k;
+        power_out e = run_power(A, &ok, NULL);
+        assert_status(e.st, NNLA_OK);
+        assert_true(e.info.iterations == k && e.sigma >= prev * (1.0 - 4 * EPS) && e.sigma <= 1.0 + 64 * EPS);
+        prev = e.sigma;
+        power_free(&e);
+    }
     power_free(&c);
     power_free(&p);
     power_free(&q);
@@ -1016,6 +1029,9 @@ static void test_conv_sv_explicit(void **state)
             for (size_t i = 1; i < k; i++) assert_true(sf[f * k + i - 1] >= sf[f * k + i]);
         qsort(sf, count, sizeof(double), cmp_desc);
         assert_vec_close(sf, s, count, 0.0, 0.0);
+        /* the reshaped O x (C kh kw) kernel: ||R|| <= ||conv|| <= sqrt(kh kw) ||R|| (docs/spectral.md) */
+        double rn = exact_norm(nnla_cmat_view(w, O, C * kh * kw, C * kh * kw));
+        assert_true(rn <= s[0] * (1 + 64 * EPS) && s[0] <= sqrt((double)(kh * kw)) * rn * (1 + 64 * EPS));
         free(w);
         free(m);
         free(ref);

@@ -113,7 +113,7 @@ NNLA_API nnla_status nnla_power_norm_workspace_size(size_t rows, size_t cols, si
  * (A block of one vector is used when cols == 1.)
  *
  * What the result means. sigma = ||A v|| with ||v|| = 1, so sigma <= ||A||_2 always (a lower
- * bound), and it never decreases from one iteration to the next. r certifies that sigma^2 lies
+ * bound), and it does not decrease from one iteration to the next (up to rounding). r certifies that sigma^2 lies
  * within r sigma^2 of an eigenvalue of A^T A (Weyl), i.e. sigma is within about r/2 (relative) of a
  * singular value of A. That this singular value is sigma_max is a matter of probability, as for
  * every method that only multiplies by A and A^T: it fails when the start holds (nearly) nothing of
