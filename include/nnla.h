@@ -21,5 +21,7 @@
 #include "nnla/net.h"
 #include "nnla/npy.h"
 #include "nnla/rng.h"
+#include "nnla/spectral.h"
+#include "nnla/init.h"
 
 #endif /* NNLA_H */

@@ -20,4 +20,10 @@ if(NNLA_TEST_HAVE_NUMPY)
               $<TARGET_FILE:nnla_cli> ${CMAKE_CURRENT_BINARY_DIR}/cli-work/${group} ${group})
     set_tests_properties(cli_${group} PROPERTIES TIMEOUT 300)
   endforeach()
+  foreach(group inspect specnorm init) # nnla inspect, specnorm, init (src/cli/cmd_spectral.c)
+    add_test(NAME cli_${group}
+      COMMAND "${NNLA_TEST_PYTHON}" ${CMAKE_CURRENT_SOURCE_DIR}/cli/cli_spectral_test.py
+              $<TARGET_FILE:nnla_cli> ${CMAKE_CURRENT_BINARY_DIR}/cli-work/${group} ${group})
+    set_tests_properties(cli_${group} PROPERTIES TIMEOUT 300)
+  endforeach()
 endif()

@@ -99,6 +99,9 @@ int cli_cmd_dense(const cli_command *cmd, int argc, char **argv);
 int cli_cmd_conv2d(const cli_command *cmd, int argc, char **argv);
 int cli_cmd_act(const cli_command *cmd, int argc, char **argv);
 int cli_cmd_pool(const cli_command *cmd, int argc, char **argv);
+int cli_cmd_inspect(const cli_command *cmd, int argc, char **argv); extern const char cli_help_inspect[];
+int cli_cmd_specnorm(const cli_command *cmd, int argc, char **argv); extern const char cli_help_specnorm[];
+int cli_cmd_init(const cli_command *cmd, int argc, char **argv); extern const char cli_help_init[];
 
 extern const char cli_help_svd[], cli_help_eigh[], cli_help_dense[], cli_help_conv2d[], cli_help_act[],
     cli_help_pool[];

@@ -18,6 +18,9 @@ static const cli_command commands[] = {
     {"conv2d", cli_cmd_conv2d, "2-D convolution of an NCHW batch (PyTorch layout)", cli_help_conv2d},
     {"act", cli_cmd_act, "apply an activation function (softmax over axis 1, as PyTorch's dim=1)", cli_help_act},
     {"pool", cli_cmd_pool, "max or average pooling of an NCHW batch", cli_help_pool},
+    {"inspect", cli_cmd_inspect, "spectral figures of a weight: norm, condition, ranks, spectrum", cli_help_inspect},
+    {"specnorm", cli_cmd_specnorm, "spectral norm of a weight (exact or power iteration); W / sigma", cli_help_specnorm},
+    {"init", cli_cmd_init, "a new weight: Xavier, He, LeCun or orthogonal, from a seed", cli_help_init},
 };
 #define NUM_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -46,5 +46,7 @@ int bench_cmd_gemm(int argc, char **argv);
 int bench_cmd_dense(int argc, char **argv);
 int bench_cmd_conv(int argc, char **argv);
 int bench_cmd_copy(int argc, char **argv);
+int bench_cmd_spectral(int argc, char **argv);
+int bench_cmd_power_sweep(int argc, char **argv);
 
 #endif /* NNLA_BENCH_H */
