@@ -22,5 +22,6 @@
 #include "nnla/npy.h"
 #include "nnla/rng.h"
 #include "nnla/loss.h"
+#include "nnla/optim.h"
 
 #endif /* NNLA_H */
