@@ -12,8 +12,19 @@ add_test(NAME optim_torch
   COMMAND "${NNLA_TEST_PYTHON}" ${CMAKE_CURRENT_SOURCE_DIR}/optim/torch_check.py $<TARGET_FILE:nnla>)
 set_tests_properties(optim_torch PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 if(NNLA_SANITIZE)
-  execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libasan.so
-                  OUTPUT_VARIABLE _nnla_libasan OUTPUT_STRIP_TRAILING_WHITESPACE)
-  set_tests_properties(optim_torch PROPERTIES ENVIRONMENT
-    "LD_PRELOAD=${_nnla_libasan};ASAN_OPTIONS=detect_leaks=0:abort_on_error=1")
+  set(_nnla_libasan "")
+  foreach(_name libasan.so libclang_rt.asan-x86_64.so)   # GCC's runtime, then Clang's
+    execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=${_name}
+                    OUTPUT_VARIABLE _path OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+    if(NOT _nnla_libasan AND IS_ABSOLUTE "${_path}" AND EXISTS "${_path}")
+      set(_nnla_libasan "${_path}")
+    endif()
+  endforeach()
+  if(_nnla_libasan)
+    set_tests_properties(optim_torch PROPERTIES ENVIRONMENT
+      "LD_PRELOAD=${_nnla_libasan};ASAN_OPTIONS=detect_leaks=0:abort_on_error=1")
+  else()
+    message(STATUS "optim_torch disabled: the ASan runtime of ${CMAKE_C_COMPILER} was not found")
+    set_tests_properties(optim_torch PROPERTIES DISABLED TRUE)
+  endif()
 endif()
