@@ -184,9 +184,9 @@ NNLA_API nnla_status nnla_optim_step(const nnla_optim_config *config, double lr,
  *        parameters together: with norm = ||grad||_2 and c = max_norm / (norm + 1e-6), grad is
  *        multiplied by c when c < 1 (i.e. when norm + 1e-6 > max_norm) and left alone otherwise.
  *
- * The norm is a sum of squares; when that would overflow or underflow (entries beyond about
- * 1e150 or below 1e-150) it is recomputed with a power-of-two scaling, so any finite gradient
- * whose norm is representable gets its norm right. A NaN or Inf entry is refused
+ * The norm is a sum of squares; when that overflows (entries beyond about 1e154) or falls below
+ * 2^-900 (norms below about 1e-135), it is recomputed with every entry divided by the largest, so
+ * any finite gradient whose norm is representable gets its norm right. A NaN or Inf entry is refused
  * (::NNLA_ENONFINITE, grad untouched: PyTorch's `error_if_nonfinite=True`; its default instead
  * scales everything by NaN). max_norm = INFINITY computes the norm and changes nothing.
  * @param grad     n entries, scaled in place.
