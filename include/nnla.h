@@ -23,5 +23,7 @@
 #include "nnla/rng.h"
 #include "nnla/spectral.h"
 #include "nnla/init.h"
+#include "nnla/loss.h"
+#include "nnla/optim.h"
 
 #endif /* NNLA_H */

@@ -21,6 +21,7 @@ static const struct {
     {"gemm", bench_cmd_gemm, "nnla_gemm vs raw cblas_dgemm at 64^3, 256^3, 1024^3"},
     {"dense", bench_cmd_dense, "dense forward vs raw cblas_dgemm / cblas_dgemv"},
     {"conv", bench_cmd_conv, "conv2d forward vs the im2col GEMMs, its own GEMM calls, direct loops"},
+    {"optim", bench_cmd_optim, "Adam/AdamW/SGD step on 1e6 parameters vs a triad; losses on 1024 x 10"},
     {"copy", bench_cmd_copy, "glibc memcpy vs a plain loop, 1-64 KiB (why nnla copies with a loop)"},
     {"spectral", bench_cmd_spectral, "power-iteration norm vs values-only SVD (n = 1024); circular-conv singular values"},
     {"power-sweep", bench_cmd_power_sweep, "not timed: how often power iteration stops off by > tol (nearly degenerate)"},
