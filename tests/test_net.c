@@ -155,7 +155,7 @@ typedef struct cnn {
 static nnla_net *make_cnn(nnla_test_rng *r, cnn *c)
 {
     c->c1 = nnla_conv2d_desc_make(3, 4, 3, 3);
-    c->c1.pad_h = c->c1.pad_w = 1;
+    c->c1.pad_top = c->c1.pad_bottom = c->c1.pad_left = c->c1.pad_right = 1;
     c->c2 = nnla_conv2d_desc_make(4, 6, 3, 3);
     c->p = (nnla_pool2d_desc){NNLA_POOL_MAX, 2, 2, 2, 2, 0, 0};
     c->w1 = rnd(r, 4 * 3 * 9, 0.4);

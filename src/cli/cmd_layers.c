@@ -25,19 +25,20 @@ const char cli_help_dense[] =
     "  -h, --help       show this help\n";
 
 const char cli_help_conv2d[] =
-    "usage: nnla conv2d X.npy W.npy [--bias b.npy] [--stride S|SH,SW] [--padding P|PH,PW]\n"
+    "usage: nnla conv2d X.npy W.npy [--bias b.npy] [--stride S|SH,SW] [--padding P|PH,PW|T,L,B,R]\n"
     "                   [--dilation D|DH,DW] [--groups G] [--act NAME[:PARAM]] --out Y.npy\n"
     "\n"
     "2-D convolution (cross-correlation, as torch.nn.functional.conv2d) by im2col and one GEMM.\n"
     "X is N x C x H x W (a 3-D X is one image C x H x W), W is OUT x C/G x KH x KW, b has OUT\n"
     "entries. Y is N x OUT x OH x OW (3-D for a 3-D X), with\n"
-    "  OH = (H + 2 PH - DH (KH - 1) - 1) / SH + 1, and likewise OW.\n"
+    "  OH = (H + T + B - DH (KH - 1) - 1) / SH + 1, OW = (W + L + R - DW (KW - 1) - 1) / SW + 1.\n"
     "softmax and log_softmax apply over the output channels of each pixel (dim=1).\n"
     "\n"
     "options:\n"
     "  --bias b.npy     bias, a 1-D array of OUT entries (default: none)\n"
     "  --stride S|SH,SW     stride (default 1)\n"
-    "  --padding P|PH,PW    zero padding on each side (default 0)\n"
+    "  --padding P|PH,PW|T,L,B,R  zero padding: P on every side, PH above and below and PW left\n"
+    "                   and right, or top, left, bottom, right as ONNX's pads (default 0)\n"
     "  --dilation D|DH,DW   dilation (default 1)\n"
     "  --groups G       groups; G divides C and OUT (default 1; G = C = OUT is depthwise)\n"
     "  --act NAME[:PARAM]  activation (default: identity); NAME is one of\n"
@@ -99,6 +100,47 @@ static int nchw(const cli_command *cmd, const nnla_array *x, const char *path, s
     d[0] = x->ndim == 4 ? x->shape[0] : 1;
     for (size_t i = 1; i < 4; i++) d[i] = x->shape[i - off];
     return 1;
+}
+
+/*
+ * --padding P | PH,PW | T,L,B,R into pad[4] = {top, bottom, left, right}: P on every side; PH above
+ * and below, PW left and right (PyTorch's padding=(PH, PW)); or top, left, bottom, right, the order
+ * of ONNX's `pads` (the starts of both axes, then their ends). CLI_CONTINUE or a usage error.
+ */
+static int opt_padding(const cli_command *cmd, const cli_opt *opt, size_t pad[4])
+{
+    size_t v[4], n = 0;
+    const char *s = opt->value;
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma != NULL ? (size_t)(comma - s) : strlen(s);
+        char field[32];
+        if (n == 4 || len == 0 || len >= sizeof field) goto bad;
+        memcpy(field, s, len);
+        field[len] = '\0';
+        if (!cli_parse_size(field, &v[n])) goto bad;
+        n++;
+        if (comma == NULL) break;
+        s = comma + 1;
+    }
+    if (n == 1) {
+        pad[0] = pad[1] = pad[2] = pad[3] = v[0];
+    } else if (n == 2) {
+        pad[0] = pad[1] = v[0];
+        pad[2] = pad[3] = v[1];
+    } else if (n == 4) {
+        pad[0] = v[0];
+        pad[2] = v[1];
+        pad[1] = v[2];
+        pad[3] = v[3];
+    } else {
+        goto bad;
+    }
+    return CLI_CONTINUE;
+bad:
+    return cli_usage_error(cmd, "%s '%s': expected P, PH,PW or T,L,B,R (top, left, bottom, right) with non-negative "
+                                "integers",
+                           opt->name, opt->value);
 }
 
 /* ------------------------------------------------------------------ dense */
@@ -178,9 +220,12 @@ int cli_cmd_conv2d(const cli_command *cmd, int argc, char **argv)
     if (opts[STRIDE].given &&
         (rc = cli_opt_pair(cmd, &opts[STRIDE], &d.stride_h, &d.stride_w, 1)) != CLI_CONTINUE)
         return rc;
-    if (opts[PADDING].given &&
-        (rc = cli_opt_pair(cmd, &opts[PADDING], &d.pad_h, &d.pad_w, 0)) != CLI_CONTINUE)
-        return rc;
+    size_t pad[4] = {0, 0, 0, 0};
+    if (opts[PADDING].given && (rc = opt_padding(cmd, &opts[PADDING], pad)) != CLI_CONTINUE) return rc;
+    d.pad_top = pad[0];
+    d.pad_bottom = pad[1];
+    d.pad_left = pad[2];
+    d.pad_right = pad[3];
     if (opts[DILATION].given &&
         (rc = cli_opt_pair(cmd, &opts[DILATION], &d.dilation_h, &d.dilation_w, 1)) != CLI_CONTINUE)
         return rc;
@@ -223,7 +268,8 @@ int cli_cmd_conv2d(const cli_command *cmd, int argc, char **argv)
     nnla_status st = nnla_conv2d_output_size(&d, h, wd, &oh, &ow);
     if (st == NNLA_ESHAPE) {
         cli_error(cmd, "the kernel %zu x %zu (dilation %zu,%zu) is larger than the padded input %zu x %zu",
-                  d.kernel_h, d.kernel_w, d.dilation_h, d.dilation_w, h + 2 * d.pad_h, wd + 2 * d.pad_w);
+                  d.kernel_h, d.kernel_w, d.dilation_h, d.dilation_w, h + d.pad_top + d.pad_bottom,
+                  wd + d.pad_left + d.pad_right);
         goto done;
     }
     if (st != NNLA_OK) {

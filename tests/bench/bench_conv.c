@@ -183,7 +183,7 @@ static void run_direct(void *p)
 static int bench_conv_case(conv_case *c, int reps, int direct)
 {
     c->d = nnla_conv2d_desc_make(c->in, c->out, c->k, c->k);
-    c->d.pad_h = c->d.pad_w = c->pad;
+    c->d.pad_top = c->d.pad_bottom = c->d.pad_left = c->d.pad_right = c->pad;
     if (nnla_conv2d_output_size(&c->d, c->h, c->w, &c->oh, &c->ow) != NNLA_OK ||
         nnla_conv2d_workspace_size(&c->d, c->batch, c->h, c->w, &c->work_size) != NNLA_OK) {
         fprintf(stderr, "%s: bad case\n", c->name);

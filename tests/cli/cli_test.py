@@ -222,16 +222,23 @@ def test_dense():
     check(not os.path.exists(path("bad.npy")), "dense: no output on failure")
 
 
+def pads4(pad):
+    """(PH, PW) or (top, left, bottom, right), as --padding takes them, as (top, bottom, left, right)."""
+    if len(pad) == 2:
+        return pad[0], pad[0], pad[1], pad[1]
+    return pad[0], pad[2], pad[1], pad[3]
+
+
 def conv2d_ref(x, w, b, stride, pad, dil, groups):
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     sh, sw = stride
-    ph, pw = pad
+    pt, pb, pl, pr = pads4(pad)
     dh, dw = dil
-    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    xp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw))
-    xp[:, :, ph:ph + h, pw:pw + wd] = x
+    oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    xp = np.zeros((n, c, h + pt + pb, wd + pl + pr))
+    xp[:, :, pt:pt + h, pl:pl + wd] = x
     y = np.zeros((n, o, oh, ow))
     og = o // groups
     for g in range(groups):
@@ -257,6 +264,10 @@ def test_conv2d():
         ((2, 5, 4, 6), (7, 5, 1, 1), (1, 1), (0, 0), (1, 1), 1, []),  # 1x1: the plain GEMM path
         ((1, 2, 6, 7), (2, 2, 2, 3), (3, 2), (1, 0), (2, 1), 1,
          ["--stride=3,2", "--padding=1,0", "--dilation=2,1"]),
+        # asymmetric padding, ONNX's order: top, left, bottom, right
+        ((2, 3, 7, 6), (4, 3, 3, 2), (1, 2), (0, 2, 1, 0), (1, 1), 1, ["--stride", "1,2", "--padding", "0,2,1,0"]),
+        ((1, 4, 5, 8), (4, 2, 2, 3), (2, 1), (1, 0, 2, 3), (1, 2), 2,
+         ["--stride", "2,1", "--padding", "1,0,2,3", "--dilation", "1,2", "--groups", "2"]),
     ]
     for i, (xs, ws, stride, pad, dil, groups, opts) in enumerate(cases):
         x = RNG.standard_normal(xs)
@@ -288,6 +299,12 @@ def test_conv2d():
     run("conv2d", path("cx0.npy"), path("cw0.npy"), "--stride", "0", "--out", path("bad.npy"), expect=2)
     run("conv2d", path("cx0.npy"), path("cw0.npy"), "--stride", "1,2,3", "--out", path("bad.npy"), expect=2)
     run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", "-1", "--out", path("bad.npy"), expect=2)
+    for bad in ("1,2,3", "1,2,3,4,5", "1,,2,3", "1,2,3,", ",1", "1,2,x,4"):
+        r = run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", bad, "--out", path("bad.npy"), expect=2)
+        check(b"T,L,B,R" in r.stderr, "conv2d: message for --padding %s" % bad)
+    r = run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", "0,0,0,1", "--dilation", "4",
+            "--out", path("bad.npy"), expect=1)
+    check(b"padded input 7 x 7" in r.stderr, "conv2d: the padded size in the message counts each side")
     r = run("conv2d", path("cx0.npy"), path("cw0.npy"), "--bias", path("cb1.npy"), "--out", path("bad.npy"),
             expect=1)
     check(b"bias" in r.stderr, "conv2d: message for a bias of the wrong length")
