@@ -157,7 +157,7 @@ static nnla_net *make_cnn(nnla_test_rng *r, cnn *c)
     c->c1 = nnla_conv2d_desc_make(3, 4, 3, 3);
     c->c1.pad_top = c->c1.pad_bottom = c->c1.pad_left = c->c1.pad_right = 1;
     c->c2 = nnla_conv2d_desc_make(4, 6, 3, 3);
-    c->p = (nnla_pool2d_desc){NNLA_POOL_MAX, 2, 2, 2, 2, 0, 0};
+    c->p = (nnla_pool2d_desc){NNLA_POOL_MAX, 2, 2, 2, 2, 0, 0, 0, 0, 0, 1};
     c->w1 = rnd(r, 4 * 3 * 9, 0.4);
     c->b1 = rnd(r, 4, 0.1);
     c->w2 = rnd(r, 6 * 4 * 9, 0.3);
@@ -275,7 +275,7 @@ static void test_flatten_and_act_layers(void **state)
     const size_t batch = 3, C = 2, H = 6, W = 5;
     nnla_conv2d_desc cd = nnla_conv2d_desc_make(2, 3, 2, 2);
     cd.stride_h = cd.stride_w = 1;
-    nnla_pool2d_desc pd = {NNLA_POOL_AVG, 2, 2, 1, 1, 1, 1};
+    nnla_pool2d_desc pd = {NNLA_POOL_AVG, 2, 2, 1, 1, 1, 1, 1, 1, 0, 1};
     double *wc = rnd(&r, 3 * 2 * 4, 0.5), *wd = rnd(&r, 4 * 3 * 6 * 5, 0.3), *bd = rnd(&r, 4, 0.1);
     nnla_net *net = NULL;
     assert_status(nnla_net_create(C, H, W, &net), NNLA_OK);
@@ -442,9 +442,9 @@ static void test_add_errors_leave_net_unchanged(void **state)
                      bad_groups = nnla_conv2d_desc_make(3, 4, 1, 1);
     zero_stride.stride_h = 0;
     bad_groups.groups = 2;
-    nnla_pool2d_desc big_pool = {NNLA_POOL_MAX, 5, 5, 1, 1, 0, 0},
-                     bad_pad = {NNLA_POOL_AVG, 2, 2, 1, 1, 2, 2};
-    nnla_pool2d_desc bad_kind = {(nnla_pool_kind)7, 2, 2, 1, 1, 0, 0};
+    nnla_pool2d_desc big_pool = {NNLA_POOL_MAX, 5, 5, 1, 1, 0, 0, 0, 0, 0, 1},
+                     bad_pad = {NNLA_POOL_AVG, 2, 2, 1, 1, 2, 2, 2, 2, 0, 1};
+    nnla_pool2d_desc bad_kind = {(nnla_pool_kind)7, 2, 2, 1, 1, 0, 0, 0, 0, 0, 1};
     const struct {
         nnla_status got, want;
     } cases[] = {

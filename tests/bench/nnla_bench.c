@@ -20,7 +20,7 @@ static const struct {
     {"eigh", bench_cmd_eigh, "eigh with vectors vs LAPACKE row-major dsyevd, n = 256, 512, 1024"},
     {"gemm", bench_cmd_gemm, "nnla_gemm vs raw cblas_dgemm at 64^3, 256^3, 1024^3"},
     {"dense", bench_cmd_dense, "dense forward vs raw cblas_dgemm / cblas_dgemv"},
-    {"conv", bench_cmd_conv, "conv2d forward vs the im2col GEMMs, its own GEMM calls, direct loops"},
+    {"conv", bench_cmd_conv, "conv2d forward vs the im2col GEMMs, its own GEMM calls, direct loops; backward"},
     {"copy", bench_cmd_copy, "glibc memcpy vs a plain loop, 1-64 KiB (why nnla copies with a loop)"},
 };
 
