@@ -92,6 +92,10 @@ NNLA_API nnla_status nnla_pool2d_forward(const nnla_pool2d_desc *d, size_t batch
  *
  * What nnla_pool2d_backward() needs for max pooling. NaN and ties as the forward: the last NaN of
  * a window, else its first maximum; a window of -Inf only gives its first input entry.
+ * @param d      descriptor; its kind must be ::NNLA_POOL_MAX.
+ * @param batch, channels, in_h, in_w  input size.
+ * @param x      input [batch][channels][in_h][in_w].
+ * @param y      output [batch][channels][out_h][out_w]; must not overlap x.
  * @param argmax output [batch][channels][out_h][out_w]; must not overlap x or y.
  * @return as nnla_pool2d_forward(), plus ::NNLA_ENULL for a NULL argmax, ::NNLA_EINVAL for a
  *         descriptor that is not max pooling, ::NNLA_EOVERFLOW when in_h*in_w exceeds
@@ -132,6 +136,7 @@ NNLA_API nnla_status nnla_global_avgpool2d(size_t batch, size_t channels, size_t
 
 /**
  * @brief The backward pass of nnla_global_avgpool2d(): dx[n][c][:][:] = dy[n][c] / (h w).
+ * @param batch, channels, h, w  the forward's input size.
  * @param dy  [batch][channels].
  * @param dx  output [batch][channels][h][w]; must not overlap dy.
  * @return as nnla_global_avgpool2d() (::NNLA_EALIAS when dx overlaps dy).

@@ -383,10 +383,8 @@ int cli_cmd_pool(const cli_command *cmd, int argc, char **argv)
     d.pad_left = pad[2];
     d.pad_right = pad[3];
     if (d.pad_top >= kh || d.pad_bottom >= kh || d.pad_left >= kw || d.pad_right >= kw)
-        return cli_usage_error(cmd,
-                               "--padding %s: each pad must be smaller than the kernel %zu,%zu (top and bottom "
-                               "than %zu, left and right than %zu)",
-                               opts[PADDING].value, kh, kw, kh, kw);
+        return cli_usage_error(cmd, "--padding %s: each pad must be smaller than the kernel (%zu x %zu)",
+                               opts[PADDING].value, kh, kw);
     d.ceil_mode = opts[CEIL].given;
     if (opts[EXCLUDE].given && kind != NNLA_POOL_AVG)
         return cli_usage_error(cmd, "--exclude-pad applies to average pooling only");
