@@ -64,6 +64,12 @@
 #ifndef NNLA_CONV_KSPLIT_MIN_K
 #define NNLA_CONV_KSPLIT_MIN_K 64 /* kernel-row split from in/groups*kernel_w >= this */
 #endif
+#ifndef NNLA_CONV_KSPLIT_DATA
+#define NNLA_CONV_KSPLIT_DATA 1 /* the input gradient uses the kernel-row split where it applies */
+#endif
+#ifndef NNLA_CONV_KSPLIT_WEIGHTS
+#define NNLA_CONV_KSPLIT_WEIGHTS 1 /* the weight gradient uses it where it applies */
+#endif
 #ifndef NNLA_CONV_DIRECT_BYTES
 #define NNLA_CONV_DIRECT_BYTES ((size_t)8 << 20) /* 1x1 path: output band per GEMM, bytes */
 #endif
@@ -333,7 +339,9 @@ static nnla_status plan_make(const conv_geom *g, conv_op op, size_t batch, size_
     }
     /* Bands of one image. */
     plan_kind kinds[2] = {PLAN_KSPLIT, PLAN_BANDS};
-    for (int k = ksplit_ok(g) ? 0 : 1; k < 2; k++) {
+    const int ks = ksplit_ok(g) && (op == OP_FORWARD || (op == OP_BACKWARD_DATA ? NNLA_CONV_KSPLIT_DATA
+                                                                                 : NNLA_CONV_KSPLIT_WEIGHTS));
+    for (int k = ks ? 0 : 1; k < 2; k++) {
         size_t per_row = (kinds[k] == PLAN_KSPLIT ? g->cg * g->kw : g->kg) * g->ow * sizeof(double);
         size_t most = NNLA_CONV_COL_BYTES / per_row; /* per_row <= one.bytes: no overflow */
         if (most < 1) most = 1;

@@ -137,7 +137,8 @@ NNLA_API nnla_status nnla_conv2d_workspace_min(const nnla_conv2d_desc *d, size_t
  *         a size in bytes overflows or a GEMM dimension exceeds BLAS's int) as in
  *         nnla_conv2d_output_size(); ::NNLA_EINVAL for a bad activation (nnla_act_check());
  *         ::NNLA_EALIAS when y overlaps x, w or bias, or the workspace overlaps any of them;
- *         ::NNLA_EWORKSPACE below nnla_conv2d_workspace_min().
+ *         ::NNLA_EWORKSPACE below nnla_conv2d_workspace_min(); ::NNLA_EINTERNAL only for a
+ *         state the code cannot reach (a bug).
  *         The sizes of x, w, bias and y are implied by the arguments: the library cannot
  *         see a buffer that is too short, so size them from nnla_conv2d_output_size().
  */
@@ -195,7 +196,8 @@ NNLA_API nnla_status nnla_conv2d_backward_data_workspace_min(const nnla_conv2d_d
  * @return ::NNLA_OK; ::NNLA_ENULL (also for a NULL work with work_size > 0); ::NNLA_EDIM,
  *         ::NNLA_ESHAPE, ::NNLA_EOVERFLOW as nnla_conv2d_forward(); ::NNLA_EALIAS when dx
  *         overlaps dy or w, or the workspace overlaps any of them; ::NNLA_EWORKSPACE below
- *         nnla_conv2d_backward_data_workspace_min(). A failed call writes nothing.
+ *         nnla_conv2d_backward_data_workspace_min(); ::NNLA_EINTERNAL as the forward's. A failed
+ *         call writes nothing.
  */
 NNLA_API nnla_status nnla_conv2d_backward_data(const nnla_conv2d_desc *d, size_t batch, size_t in_h,
                                                size_t in_w, const double *dy, const double *w, double *dx,
@@ -243,8 +245,8 @@ NNLA_API nnla_status nnla_conv2d_backward_weights_workspace_min(const nnla_conv2
  * @return ::NNLA_OK; ::NNLA_ENULL (also for a NULL work with work_size > 0); ::NNLA_EDIM,
  *         ::NNLA_ESHAPE, ::NNLA_EOVERFLOW as nnla_conv2d_forward(); ::NNLA_EALIAS when dw or
  *         db overlaps x, dy or each other, or the workspace overlaps any of them;
- *         ::NNLA_EWORKSPACE below nnla_conv2d_backward_weights_workspace_min(). A failed call
- *         writes nothing.
+ *         ::NNLA_EWORKSPACE below nnla_conv2d_backward_weights_workspace_min(); ::NNLA_EINTERNAL
+ *         as the forward's. A failed call writes nothing.
  */
 NNLA_API nnla_status nnla_conv2d_backward_weights(const nnla_conv2d_desc *d, size_t batch, size_t in_h,
                                                   size_t in_w, const double *x, const double *dy, double *dw,

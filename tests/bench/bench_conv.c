@@ -3,16 +3,16 @@
  * against the GEMMs of the textbook im2col convolution, against the GEMM calls it makes
  * itself, and against a direct convolution loop; then the backward passes.
  *
- *   BENCH conv_b32_c3_32x32_o32_k3p1 median_s=... gflops=... peak_fraction=... speedup_vs_gemm=...
- *         speedup_vs_calls=... speedup_vs_direct=... workspace_bytes=...
- *   BENCH conv_bwd_b32_c3_32x32_o32_k3p1 median_s=... gflops=... peak_fraction=... speedup_vs_gemm=...
- *         workspace_bytes=...
+ *   BENCH conv_b32_c3_32x32_o32_k3p1 median_s=... gflops=... peak_fraction=... dgemm_gflops=...
+ *         speedup_vs_gemm=... speedup_vs_calls=... speedup_vs_direct=... workspace_bytes=...
+ *   BENCH conv_bwd_b32_c3_32x32_o32_k3p1 median_s=... gflops=... peak_fraction=... dgemm_gflops=...
+ *         speedup_vs_gemm=... workspace_bytes=...
  *
  * gflops counts the convolution's own 2*batch*out*(in*kh*kw)*out_h*out_w operations (twice that
  * for the backward line: nnla_conv2d_backward_data, then nnla_conv2d_backward_weights with the
- * bias gradient, each with its preferred workspace). peak_fraction is gflops over the GFLOP/s of
- * a 1024^3 cblas_dgemm timed at the start of the same run (printed as a "# dgemm_1024" line): the
- * share of the machine's GEMM speed the pass reaches.
+ * bias gradient, each with its preferred workspace). peak_fraction is the pass's GFLOP/s over the
+ * GFLOP/s of a 1024^3 cblas_dgemm, the two timed in alternation (dgemm_gflops=): the share of the
+ * machine's GEMM speed the pass reaches, robust to the drifts of a shared machine.
  *
  * The backward line's speedup_vs_gemm: the baseline is the textbook backward GEMMs, per image
  * col = W^T dy (into a scratch column matrix) and dW += dy col^T against image 0's column matrix,
@@ -136,10 +136,16 @@ typedef struct conv_case {
     size_t bwork_size;
 } conv_case;
 
-/* GFLOP/s of a 1024^3 cblas_dgemm on this machine, now (median of 7 after a warm-up). */
+/*
+ * The reference for peak_fraction: a 1024^3 cblas_dgemm (the real one, not recorded), timed in
+ * alternation with each pass so both see the same machine (this one is shared, and its speed
+ * drifts by 2x within seconds).
+ */
 typedef struct peak_case {
     double *a, *b, *c;
 } peak_case;
+
+static peak_case peak_mats;
 
 static void run_peak(void *p)
 {
@@ -148,26 +154,36 @@ static void run_peak(void *p)
                      k->c, 1024);
 }
 
-static double dgemm_peak_gflops(void)
+static int peak_alloc(void)
 {
     const size_t n = 1024 * 1024;
-    peak_case k = {malloc(n * sizeof(double)), malloc(n * sizeof(double)), malloc(n * sizeof(double))};
-    if (!k.a || !k.b || !k.c) {
-        free(k.a);
-        free(k.b);
-        free(k.c);
-        return NAN;
-    }
+    peak_mats.a = malloc(n * sizeof(double));
+    peak_mats.b = malloc(n * sizeof(double));
+    peak_mats.c = malloc(n * sizeof(double));
+    if (!peak_mats.a || !peak_mats.b || !peak_mats.c) return 0;
     unsigned long long s = 99;
     for (size_t i = 0; i < n; i++) {
-        k.a[i] = bench_urand(&s);
-        k.b[i] = bench_urand(&s);
+        peak_mats.a[i] = bench_urand(&s);
+        peak_mats.b[i] = bench_urand(&s);
     }
-    double t = bench_time(run_peak, &k, 1, 7);
-    free(k.a);
-    free(k.b);
-    free(k.c);
-    return 2.0 * 1024.0 * 1024.0 * 1024.0 / t * 1e-9;
+    return 1;
+}
+
+static void peak_free(void)
+{
+    free(peak_mats.a);
+    free(peak_mats.b);
+    free(peak_mats.c);
+    memset(&peak_mats, 0, sizeof peak_mats);
+}
+
+/* GFLOP/s of fn(arg) doing `flops`, and of the 1024^3 DGEMM, timed in alternation. */
+static void time_vs_peak(void (*fn)(void *), void *arg, double flops, int reps, double *gflops, double *dgemm)
+{
+    double t, tp;
+    bench_compare(fn, arg, run_peak, &peak_mats, 1, reps, &t, &tp);
+    *gflops = flops / t * 1e-9;
+    *dgemm = 2.0 * 1024.0 * 1024.0 * 1024.0 / tp * 1e-9;
 }
 
 static void run_conv(void *p)
@@ -238,7 +254,7 @@ static double dot(const double *a, const double *b, size_t n)
 }
 
 /* The backward line of a case whose forward arrays are set up (c->x, c->wt, c->col); 1 on failure. */
-static int bench_bwd_case(conv_case *c, int reps, double peak)
+static int bench_bwd_case(conv_case *c, int reps)
 {
     size_t nx = c->batch * c->in * c->h * c->w, nw = c->out * c->in * c->k * c->k;
     size_t np = c->oh * c->ow, ny = c->batch * c->out * np, bd = 0, bw = 0;
@@ -282,10 +298,11 @@ static int bench_bwd_case(conv_case *c, int reps, double peak)
     double scale = 0.0;
     for (size_t i = 0; i < ny; i++) scale += fabs(ylin[i] * c->dy[i]);
     double flops = 4.0 * (double)c->batch * (double)c->out * (double)(c->in * c->k * c->k) * (double)np;
-    double gf = flops / t_nnla * 1e-9;
-    printf("BENCH conv_bwd_%s median_s=%.6g gflops=%.4g peak_fraction=%.3f speedup_vs_gemm=%.4f "
+    double gf, gp;
+    time_vs_peak(run_bwd, c, flops, reps, &gf, &gp);
+    printf("BENCH conv_bwd_%s median_s=%.6g gflops=%.4g peak_fraction=%.3f dgemm_gflops=%.4g speedup_vs_gemm=%.4f "
            "workspace_bytes=%zu\n",
-           c->name + 5, t_nnla, gf, gf / peak, t_gemm / t_nnla, c->bwork_size);
+           c->name + 5, t_nnla, flops / t_nnla * 1e-9, gf / gp, gp, t_gemm / t_nnla, c->bwork_size);
     printf("#   conv_bwd_%s: textbook backward GEMMs %.6g s (%.4g GFLOP/s); <y,dy> %.15g, <x,dx> %.15g, "
            "<w,dw> %.15g\n",
            c->name + 5, t_gemm, flops / t_gemm * 1e-9, lhs, rx, rw);
@@ -331,7 +348,7 @@ static void run_direct(void *p)
         }
 }
 
-static int bench_conv_case(conv_case *c, int reps, int direct, int bwd, double peak)
+static int bench_conv_case(conv_case *c, int reps, int direct, int bwd)
 {
     c->d = nnla_conv2d_desc_make(c->in, c->out, c->k, c->k);
     c->d.pad_top = c->d.pad_bottom = c->d.pad_left = c->d.pad_right = c->pad;
@@ -401,10 +418,12 @@ static int bench_conv_case(conv_case *c, int reps, int direct, int bwd, double p
     }
     double flops =
         2.0 * (double)c->batch * (double)c->out * (double)(c->in * c->k * c->k) * (double)(c->oh * c->ow);
-    printf("BENCH %s median_s=%.6g gflops=%.4g peak_fraction=%.3f speedup_vs_gemm=%.4f speedup_vs_calls=%.4f "
-           "speedup_vs_direct=%.4g workspace_bytes=%zu\n",
-           c->name, t_nnla, flops / t_nnla * 1e-9, flops / t_nnla * 1e-9 / peak, t_gemm / t_nnla,
-           t_calls / t_nnla2, t_direct / t_nnla, c->work_size);
+    double gf, gp;
+    time_vs_peak(run_conv, c, flops, reps, &gf, &gp);
+    printf("BENCH %s median_s=%.6g gflops=%.4g peak_fraction=%.3f dgemm_gflops=%.4g speedup_vs_gemm=%.4f "
+           "speedup_vs_calls=%.4f speedup_vs_direct=%.4g workspace_bytes=%zu\n",
+           c->name, t_nnla, flops / t_nnla * 1e-9, gf / gp, gp, t_gemm / t_nnla, t_calls / t_nnla2,
+           t_direct / t_nnla, c->work_size);
     printf("#   %s: textbook GEMMs %.6g s (%.4g GFLOP/s); its %zu GEMM calls %.6g s (%.4g GFLOP/s) "
            "against nnla %.6g s; direct %.6g s, max |y - direct| = %.3g (max |y| %.3g)\n",
            c->name, t_gemm, flops / t_gemm * 1e-9, c->ncalls, t_calls, flops / t_calls * 1e-9, t_nnla2,
@@ -412,7 +431,7 @@ static int bench_conv_case(conv_case *c, int reps, int direct, int bwd, double p
     fflush(stdout);
     int bad = c->st != NNLA_OK || !(err <= 1e-10 * (scale + 1.0));
     if (bad) fprintf(stderr, "%s: the convolution disagrees with the direct loop\n", c->name);
-    if (bwd && bench_bwd_case(c, reps, peak)) bad = 1;
+    if (bwd && bench_bwd_case(c, reps)) bad = 1;
     free(c->x);
     free(c->wt);
     free(c->b);
@@ -437,7 +456,6 @@ int bench_cmd_conv(int argc, char **argv)
             only = argv[i];
     }
     int reps = bench_reps(15), rc = 0, ran = 0;
-    double peak = NAN;
     for (size_t i = 0; i < bench_conv_nshapes; i++) {
         const bench_conv_shape *sh = &bench_conv_shapes[i];
         char name[64];
@@ -453,12 +471,14 @@ int bench_cmd_conv(int argc, char **argv)
         c.k = sh->k;
         c.pad = sh->pad;
         ran++;
-        if (peak != peak) { /* the first case that runs measures the machine's GEMM speed */
-            peak = dgemm_peak_gflops();
-            printf("# dgemm_1024 gflops=%.4g (peak_fraction = gflops / this)\n", peak);
+        if (peak_mats.a == NULL && !peak_alloc()) {
+            fprintf(stderr, "out of memory\n");
+            peak_free();
+            return 1;
         }
-        if (bench_conv_case(&c, reps, direct, bwd, peak)) rc = 1;
+        if (bench_conv_case(&c, reps, direct, bwd)) rc = 1;
     }
+    peak_free();
     free(calls);
     calls = NULL;
     capcalls = ncalls = 0;
