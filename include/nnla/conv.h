@@ -90,8 +90,8 @@ NNLA_API nnla_status nnla_conv2d_output_size(const nnla_conv2d_desc *d, size_t i
  *
  * The fastest path bounds its own memory: it builds the column matrix of several small
  * images at once (one wider GEMM, plus a scratch block for its result), or of bands of
- * output rows of a large image, so the column matrix stays within about 16 MiB rather
- * than growing with the batch or the image. With stride_h 1 and enough channels it also
+ * output rows of a large image, so the column matrix stays under a fixed cap (docs/conv.md)
+ * rather than growing with the batch or the image. With stride_h 1 and enough channels it also
  * holds a copy of the weights regrouped by kernel row (the kernel-row split, see
  * docs/conv.md), so the size grows with the weights' size too.
  * @param d      descriptor.
