@@ -144,7 +144,8 @@ static void test_random_vs_loops(void **state)
             double ga = c.affine ? g[ch] : 1.0, be = c.affine ? b[ch] : 0.0;
             double scale = fabs((double)m) + 5.0; /* |x| of the channel: the scale of the sums' rounding */
             assert_true(fabsl(sm[ch] - m) <= 2.0 * (double)n * EPS * scale);
-            assert_true(fabsl(si[ch] - inv) <= 4.0 * (double)n * EPS * (double)inv * (1.0 + scale * scale / (double)(v + c.eps)));
+            double vscale = 1.0 + scale * scale / (double)(v + c.eps);
+            assert_true(fabsl(si[ch] - inv) <= 4.0 * (double)n * EPS * (double)inv * vscale);
             long double want_rm = (1 - c.momentum) * rm0[ch] + c.momentum * m;
             long double want_rv = (1 - c.momentum) * rv0[ch] + c.momentum * uv;
             assert_true(fabsl(rm[ch] - want_rm) <= 4.0 * (double)n * EPS * (scale + 1));
@@ -164,7 +165,8 @@ static void test_random_vs_loops(void **state)
                     yq += (y[k] - be) * (y[k] - be);
                 }
             /* the normalized channel has mean beta and biased variance gamma^2 var / (var + eps) */
-            assert_true(fabs(ysum / (double)n - (double)be) <= 16.0 * (double)n * EPS * (1 + fabs(ga) * scale * (double)inv));
+            double mtol = 16.0 * (double)n * EPS * (1 + fabs(ga) * scale * (double)inv);
+            assert_true(fabs(ysum / (double)n - be) <= mtol);
             double wantq = (double)(ga * ga * v / (v + c.eps));
             assert_true(fabs(yq / (double)n - wantq) <= 1e-10 * (1 + wantq));
         }
