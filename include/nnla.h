@@ -18,6 +18,7 @@
 #include "nnla/dense.h"
 #include "nnla/conv.h"
 #include "nnla/pool.h"
+#include "nnla/norm.h"
 #include "nnla/net.h"
 #include "nnla/npy.h"
 #include "nnla/rng.h"

@@ -1148,7 +1148,7 @@ static void test_conv_sv_bad_input(void **state)
     e.out_channels = (size_t)INT_MAX + 1;
     CSV_BAD(nnla_conv2d_circular_sv(&e, w, 5, 5, NNLA_CONV_SV_SORTED, s, ww.p, ww.n), NNLA_EOVERFLOW);
     e = d;
-    e.pad_h = 7; /* padding is not read */
+    e.pad_top = 7; /* padding is not read */
     w[13] = INFINITY;
     CSV_BAD(nnla_conv2d_circular_sv(&e, w, 5, 5, NNLA_CONV_SV_SORTED, s, ww.p, ww.n), NNLA_ENONFINITE);
 #undef CSV_BAD

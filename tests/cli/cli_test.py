@@ -222,16 +222,23 @@ def test_dense():
     check(not os.path.exists(path("bad.npy")), "dense: no output on failure")
 
 
+def pads4(pad):
+    """(PH, PW) or (top, left, bottom, right), as --padding takes them, as (top, bottom, left, right)."""
+    if len(pad) == 2:
+        return pad[0], pad[0], pad[1], pad[1]
+    return pad[0], pad[2], pad[1], pad[3]
+
+
 def conv2d_ref(x, w, b, stride, pad, dil, groups):
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     sh, sw = stride
-    ph, pw = pad
+    pt, pb, pl, pr = pads4(pad)
     dh, dw = dil
-    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    xp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw))
-    xp[:, :, ph:ph + h, pw:pw + wd] = x
+    oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    xp = np.zeros((n, c, h + pt + pb, wd + pl + pr))
+    xp[:, :, pt:pt + h, pl:pl + wd] = x
     y = np.zeros((n, o, oh, ow))
     og = o // groups
     for g in range(groups):
@@ -257,6 +264,10 @@ def test_conv2d():
         ((2, 5, 4, 6), (7, 5, 1, 1), (1, 1), (0, 0), (1, 1), 1, []),  # 1x1: the plain GEMM path
         ((1, 2, 6, 7), (2, 2, 2, 3), (3, 2), (1, 0), (2, 1), 1,
          ["--stride=3,2", "--padding=1,0", "--dilation=2,1"]),
+        # asymmetric padding, ONNX's order: top, left, bottom, right
+        ((2, 3, 7, 6), (4, 3, 3, 2), (1, 2), (0, 2, 1, 0), (1, 1), 1, ["--stride", "1,2", "--padding", "0,2,1,0"]),
+        ((1, 4, 5, 8), (4, 2, 2, 3), (2, 1), (1, 0, 2, 3), (1, 2), 2,
+         ["--stride", "2,1", "--padding", "1,0,2,3", "--dilation", "1,2", "--groups", "2"]),
     ]
     for i, (xs, ws, stride, pad, dil, groups, opts) in enumerate(cases):
         x = RNG.standard_normal(xs)
@@ -288,6 +299,12 @@ def test_conv2d():
     run("conv2d", path("cx0.npy"), path("cw0.npy"), "--stride", "0", "--out", path("bad.npy"), expect=2)
     run("conv2d", path("cx0.npy"), path("cw0.npy"), "--stride", "1,2,3", "--out", path("bad.npy"), expect=2)
     run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", "-1", "--out", path("bad.npy"), expect=2)
+    for bad in ("1,2,3", "1,2,3,4,5", "1,,2,3", "1,2,3,", ",1", "1,2,x,4"):
+        r = run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", bad, "--out", path("bad.npy"), expect=2)
+        check(b"T,L,B,R" in r.stderr, "conv2d: message for --padding %s" % bad)
+    r = run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", "0,0,0,1", "--dilation", "4",
+            "--out", path("bad.npy"), expect=1)
+    check(b"padded input 7 x 7" in r.stderr, "conv2d: the padded size in the message counts each side")
     r = run("conv2d", path("cx0.npy"), path("cw0.npy"), "--bias", path("cb1.npy"), "--out", path("bad.npy"),
             expect=1)
     check(b"bias" in r.stderr, "conv2d: message for a bias of the wrong length")
@@ -323,44 +340,71 @@ def test_act():
     check(not os.path.exists(path("abad.npy")), "act: no output on failure")
 
 
-def pool_ref(x, kind, k, s, p):
+def pool_ref(x, kind, k, s, p, ceil=False, include_pad=True):
+    """torch.nn.functional.max_pool2d / avg_pool2d by their definition, with --padding's pads."""
     n, c, h, w = x.shape
-    oh = (h + 2 * p[0] - k[0]) // s[0] + 1
-    ow = (w + 2 * p[1] - k[1]) // s[1] + 1
-    fill = -np.inf if kind == "max" else 0.0
-    xp = np.full((n, c, h + 2 * p[0], w + 2 * p[1]), fill)
-    xp[:, :, p[0]:p[0] + h, p[1]:p[1] + w] = x
+    pt, pb, pl, pr = pads4(p)
+
+    def out(size, kk, ss, lo, hi):
+        o = (size + lo + hi - kk + (ss - 1 if ceil else 0)) // ss + 1
+        if ceil and (o - 1) * ss >= size + lo:  # the last window starts inside the input or the leading pad
+            o -= 1
+        return o
+
+    oh, ow = out(h, k[0], s[0], pt, pb), out(w, k[1], s[1], pl, pr)
     y = np.zeros((n, c, oh, ow))
     for i in range(oh):
+        y0, y1 = i * s[0] - pt, i * s[0] - pt + k[0]
         for j in range(ow):
-            win = xp[:, :, i * s[0]:i * s[0] + k[0], j * s[1]:j * s[1] + k[1]]
-            y[:, :, i, j] = win.max(axis=(2, 3)) if kind == "max" else win.mean(axis=(2, 3))
+            x0, x1 = j * s[1] - pl, j * s[1] - pl + k[1]
+            win = x[:, :, max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)]
+            if kind == "max":
+                y[:, :, i, j] = win.max(axis=(2, 3))
+            else:
+                div = ((min(y1, h + pb) - y0) * (min(x1, w + pr) - x0) if include_pad
+                       else win.shape[2] * win.shape[3])
+                y[:, :, i, j] = win.sum(axis=(2, 3)) / div
     return y
 
 
 def test_pool():
-    cases = [  # (shape, kernel, stride, padding, options)
-        ((2, 3, 6, 6), (2, 2), (2, 2), (0, 0), ["--kernel", "2"]),
-        ((1, 2, 7, 5), (3, 3), (2, 2), (1, 1), ["--kernel", "3", "--stride", "2", "--padding", "1"]),
-        ((2, 1, 5, 8), (2, 3), (1, 2), (1, 1), ["--kernel", "2,3", "--stride", "1,2", "--padding", "1"]),
-        ((1, 4, 4, 4), (4, 4), (4, 4), (0, 0), ["--kernel=4"]),
-        ((1, 1, 9, 9), (3, 2), (3, 2), (1, 0), ["--kernel", "3,2", "--padding", "1,0"]),
+    cases = [  # (shape, kernel, stride, padding, ceil mode, options)
+        ((2, 3, 6, 6), (2, 2), (2, 2), (0, 0), False, ["--kernel", "2"]),
+        ((1, 2, 7, 5), (3, 3), (2, 2), (1, 1), False, ["--kernel", "3", "--stride", "2", "--padding", "1"]),
+        ((2, 1, 5, 8), (2, 3), (1, 2), (1, 1), False, ["--kernel", "2,3", "--stride", "1,2", "--padding", "1"]),
+        ((1, 4, 4, 4), (4, 4), (4, 4), (0, 0), False, ["--kernel=4"]),
+        ((1, 1, 9, 9), (3, 2), (3, 2), (1, 0), False, ["--kernel", "3,2", "--padding", "1,0"]),
+        # ceil mode, asymmetric padding (top, left, bottom, right), pads above half the kernel
+        ((2, 2, 7, 6), (2, 2), (2, 2), (0, 0), True, ["--kernel", "2", "--ceil-mode"]),
+        ((1, 3, 8, 7), (3, 3), (2, 2), (0, 1, 2, 0), True,
+         ["--kernel", "3", "--stride", "2", "--padding", "0,1,2,0", "--ceil-mode"]),
+        ((2, 1, 5, 9), (3, 4), (1, 3), (2, 3, 1, 0), False, ["--kernel", "3,4", "--stride", "1,3", "--padding=2,3,1,0"]),
     ]
-    for i, (shape, k, s, p, opts) in enumerate(cases):
+    for i, (shape, k, s, p, ceil, opts) in enumerate(cases):
         x = RNG.standard_normal(shape)
         xf = save("px%d.npy" % i, x)
         for kind in ("max", "avg"):
             run("pool", kind, xf, *opts, "--out", path("py.npy"))
-            close(np.load(path("py.npy")), pool_ref(x, kind, k, s, p), 1e-13, 1e-15,
+            close(np.load(path("py.npy")), pool_ref(x, kind, k, s, p, ceil), 1e-13, 1e-15,
                   "pool %s case %d" % (kind, i))
+        run("pool", "avg", xf, *opts, "--exclude-pad", "--out", path("py.npy"))
+        close(np.load(path("py.npy")), pool_ref(x, "avg", k, s, p, ceil, include_pad=False), 1e-13, 1e-15,
+              "pool avg --exclude-pad case %d" % i)
     x = RNG.standard_normal((3, 4, 4))  # one image
     run("pool", "avg", save("px3d.npy", x), "--kernel", "2", "--out", path("py3d.npy"))
     close(np.load(path("py3d.npy")), pool_ref(x[None], "avg", (2, 2), (2, 2), (0, 0))[0], 1e-13, 1e-15,
           "pool 3-D X")
     run("pool", "min", path("px0.npy"), "--kernel", "2", "--out", path("pbad.npy"), expect=2)
     run("pool", "max", path("px0.npy"), "--out", path("pbad.npy"), expect=2)
-    run("pool", "max", path("px0.npy"), "--kernel", "2", "--padding", "2", "--out", path("pbad.npy"),
+    r = run("pool", "max", path("px0.npy"), "--kernel", "2", "--padding", "2", "--out", path("pbad.npy"),
+            expect=2)
+    check(b"smaller than the kernel" in r.stderr, "pool: message for a pad as large as the kernel")
+    run("pool", "max", path("px0.npy"), "--kernel", "3,2", "--padding", "0,0,0,2", "--out", path("pbad.npy"),
         expect=2)
+    run("pool", "max", path("px0.npy"), "--kernel", "2", "--padding", "1,1,1", "--out", path("pbad.npy"),
+        expect=2)
+    r = run("pool", "max", path("px0.npy"), "--kernel", "2", "--exclude-pad", "--out", path("pbad.npy"), expect=2)
+    check(b"average pooling only" in r.stderr, "pool: message for --exclude-pad with max")
     run("pool", "max", path("px0.npy"), "--kernel", "0", "--out", path("pbad.npy"), expect=2)
     r = run("pool", "max", path("px0.npy"), "--kernel", "9", "--out", path("pbad.npy"), expect=1)
     check(b"larger than" in r.stderr, "pool: message for a window larger than the input")

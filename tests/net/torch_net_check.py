@@ -43,9 +43,9 @@ class Case:
         self.arrays[name] = np.ascontiguousarray(a, dtype=np.float64)
         return name
 
-    def add(self, kind, line, **p):
-        self.lines.append(kind + " " + line)
-        self.layers.append((kind, p))
+    def add(self, layer_kind, line, **p):
+        self.lines.append(layer_kind + " " + line)
+        self.layers.append((layer_kind, p))
 
 
 def act_torch(name, x):
@@ -177,9 +177,9 @@ def bn(c, rng, ch, src=None):
     c.add("batchnorm", line, gamma=T(g), beta=T(b), mean=T(m), var=T(v), eps=1e-5, src=src)
 
 
-def simple(c, kind, **p):
+def simple(c, layer_kind, **p):
     line = " ".join("%s=%s" % (k, v) for k, v in p.items())
-    c.add(kind, line, **p)
+    c.add(layer_kind, line, **p)
 
 
 def fixed_cases():
@@ -211,7 +211,7 @@ def fixed_cases():
     pool(c, "avg", (2, 3), (1, 1), pad=(0, 1, 1, 0), cip=0)
     pool(c, "max", (2, 2), (1, 2), pad=(1, 0, 0, 1))
     simple(c, "act", act="softmax")
-    conv(c, rng, 6, 4, (2, 2), act="log_softmax")
+    conv(c, rng, 6, 4, (2, 1), act="log_softmax")
     simple(c, "flatten")
     cases.append(c)
     # ResNet: projection and identity shortcuts, BatchNorm2d, global average pooling
