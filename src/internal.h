@@ -38,6 +38,27 @@ static inline int nnla__fits_int(size_t n) { return n <= (size_t)INT_MAX; }
 /* Check a view (as nnla_mat_check) and that rows, cols and ld fit BLAS's int. */
 nnla_status nnla__check_blas_view(nnla_cmat m);
 
+/*
+ * The gate around OpenBLAS (src/blas.c): at most nnla__blas_gate_limit() threads are inside
+ * OpenBLAS at once, since Debian's OpenBLAS 0.3.21 prints and then crashes when more threads
+ * than its buffer table holds call it together. Bracket every BLAS or LAPACK call, or a run of
+ * them, on the calling thread:
+ *
+ *     nnla__blas_enter();
+ *     cblas_dgemm(...);            (or LAPACKE_*_work, cblas_dgemv, several calls in a row)
+ *     nnla__blas_leave();
+ *
+ * Every enter is matched by exactly one leave on the same thread, on every path (no return in
+ * between). Brackets may nest (a thread already inside passes straight through), so a bracketed
+ * run may call nnla_gemm and friends. Below the limit the cost is one atomic increment and one
+ * decrement; over it a thread waits on a condition variable until another leaves.
+ */
+void nnla__blas_enter(void);
+void nnla__blas_leave(void);
+
+/* The gate's limit: MAX_THREADS of the loaded OpenBLAS (50 for a single-threaded build). */
+int nnla__blas_gate_limit(void);
+
 /* Whether every entry of the view is finite (no NaN, no Inf). */
 int nnla__all_finite(nnla_cmat m);
 

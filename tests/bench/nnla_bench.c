@@ -22,6 +22,7 @@ static const struct {
     {"dense", bench_cmd_dense, "dense forward vs raw cblas_dgemm / cblas_dgemv"},
     {"conv", bench_cmd_conv, "conv2d forward vs the im2col GEMMs, its own GEMM calls, direct loops"},
     {"copy", bench_cmd_copy, "glibc memcpy vs a plain loop, 1-64 KiB (why nnla copies with a loop)"},
+    {"gate", bench_cmd_gate, "the BLAS gate's cost: gemm 8, 32, 96 with and without it, 1/2/8 threads"},
 };
 
 static void usage(FILE *f)
