@@ -274,14 +274,24 @@ static void test_random_vs_direct(void **state)
 {
     (void)state;
     nnla_test_rng rng = {2024};
-    int tiled = 0, ran = 0;
+    /* configurations per path of nnla_conv2d_forward: the plain GEMM (1x1, stride 1, unpadded),
+     * im2col with the full workspace, im2col tiled (a smaller one); groups and depthwise */
+    int direct = 0, full = 0, tiled = 0, grouped = 0, depthwise = 0;
     for (int trial = 0; trial < 400; trial++) {
         conv_case c = draw_case(&rng, trial);
-        tiled += run_case(&rng, &c);
-        ran++;
+        int is_tiled = run_case(&rng, &c);
+        const nnla_conv2d_desc *d = &c.d;
+        if (d->kernel_h == 1 && d->kernel_w == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 0 &&
+            d->pad_w == 0)
+            direct++;
+        else if (is_tiled)
+            tiled++;
+        else
+            full++;
+        grouped += d->groups > 1 && d->groups < d->in_channels;
+        depthwise += d->groups > 1 && d->groups == d->in_channels;
     }
-    assert_true(ran >= 200);
-    assert_true(tiled >= 50);
+    assert_true(direct >= 20 && full >= 50 && tiled >= 50 && grouped >= 20 && depthwise >= 20);
 }
 
 /* Images large enough for the column matrix to be cut in bands of rows on its own, and small
