@@ -28,6 +28,7 @@
  * | ::NNLA_EIO | an input/output operation failed |
  * | ::NNLA_EFORMAT | the data (e.g. a .npy file) is malformed |
  * | ::NNLA_EALIAS | an output overlaps an input where that is not allowed |
+ * | ::NNLA_EINEXACT | a value has no exact double (e.g. an integer beyond 2^53 in a .npy file) |
  */
 #ifndef NNLA_STATUS_H
 #define NNLA_STATUS_H
@@ -58,7 +59,8 @@ NNLA_EXTERN_C_BEGIN
     X(NNLA_EUNSUPPORTED, 13, "the operation is not supported for these arguments")                 \
     X(NNLA_EIO, 14, "an input/output operation failed")                                            \
     X(NNLA_EFORMAT, 15, "the data is malformed")                                                   \
-    X(NNLA_EALIAS, 16, "an output overlaps an input where that is not allowed")
+    X(NNLA_EALIAS, 16, "an output overlaps an input where that is not allowed")                    \
+    X(NNLA_EINEXACT, 17, "a value cannot be represented exactly as a double")
 
 /** Status code; ::NNLA_OK (0) means success. */
 typedef enum nnla_status {
