@@ -63,10 +63,12 @@ int cli_usage_error(const cli_command *cmd, const char *fmt, ...)
 int cli_parse(const cli_command *cmd, int argc, char **argv, cli_opt *opts, size_t nopts,
               const char **pos, size_t min_pos, size_t max_pos, size_t *npos);
 
-/* A strict decimal size: digits only (no sign, space or suffix), no overflow. 1 on success. */
+/* A strict decimal size: one or more digits, nothing else (no sign, space or suffix; leading zeros
+ * and any length are fine), whose value fits size_t. 1 on success. */
 int cli_parse_size(const char *text, size_t *value);
 
-/* "N" (both set to N) or "A,B", each as cli_parse_size(). 1 on success. */
+/* "N" (both set to N) or "A,B", each number as cli_parse_size(). 1 on success; on failure *a and
+ * *b are untouched. */
 int cli_parse_pair(const char *text, size_t *a, size_t *b);
 
 /* An option's size or pair value, reporting a usage error (returns CLI_EXIT_USAGE) or CLI_CONTINUE. */

@@ -91,13 +91,15 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, cli_opt *opts, size
     return CLI_CONTINUE;
 }
 
-int cli_parse_size(const char *text, size_t *value)
+/* The decimal number in text[0..len): digits only, at least one, no overflow. 1 on success. */
+static int parse_digits(const char *text, size_t len, size_t *value)
 {
-    if (text == NULL || *text == '\0') return 0;
+    if (len == 0) return 0;
     size_t v = 0;
-    for (const char *p = text; *p; p++) {
-        if (*p < '0' || *p > '9') return 0;
-        size_t d = (size_t)(*p - '0');
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c < '0' || c > '9') return 0;
+        size_t d = (size_t)(c - '0');
         if (v > ((size_t)-1 - d) / 10) return 0;
         v = v * 10 + d;
     }
@@ -105,20 +107,25 @@ int cli_parse_size(const char *text, size_t *value)
     return 1;
 }
 
+int cli_parse_size(const char *text, size_t *value)
+{
+    return text != NULL && parse_digits(text, strlen(text), value);
+}
+
 int cli_parse_pair(const char *text, size_t *a, size_t *b)
 {
+    if (text == NULL) return 0;
     const char *comma = strchr(text, ',');
+    size_t va, vb;
     if (comma == NULL) {
-        if (!cli_parse_size(text, a)) return 0;
-        *b = *a;
-        return 1;
+        if (!cli_parse_size(text, &va)) return 0;
+        vb = va;
+    } else if (!parse_digits(text, (size_t)(comma - text), &va) || !cli_parse_size(comma + 1, &vb)) {
+        return 0; /* a second comma is not a digit: refused by the second number */
     }
-    char first[64];
-    size_t len = (size_t)(comma - text);
-    if (len == 0 || len >= sizeof first) return 0;
-    memcpy(first, text, len);
-    first[len] = '\0';
-    return cli_parse_size(first, a) && cli_parse_size(comma + 1, b);
+    *a = va;
+    *b = vb;
+    return 1;
 }
 
 int cli_opt_size(const cli_command *cmd, const cli_opt *opt, size_t *value, int positive)

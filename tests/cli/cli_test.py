@@ -289,6 +289,22 @@ def test_conv2d():
     run("conv2d", path("cx0.npy"), path("cw0.npy"), "--stride", "0", "--out", path("bad.npy"), expect=2)
     run("conv2d", path("cx0.npy"), path("cw0.npy"), "--stride", "1,2,3", "--out", path("bad.npy"), expect=2)
     run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", "-1", "--out", path("bad.npy"), expect=2)
+    # The grammar of N and N,M: any number of digits (leading zeros too) whose value fits 64 bits,
+    # the same in both forms (a first number of 64 or more characters was refused in N,M form).
+    long1, long2 = "0" * 70 + "1", "0" * 100 + "2"
+    ref = conv2d_ref(np.load(path("cx0.npy")), np.load(path("cw0.npy")), None, (1, 1), (1, 2), (1, 1), 1)
+    for opt in ("%s,%s" % (long1, long2), "1,%s" % long2, "%s,2" % long1):
+        run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", opt, "--out", path("clong.npy"))
+        close(np.load(path("clong.npy")), ref, 1e-12, 1e-12, "conv2d --padding %s" % opt)
+    run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", long1, "--out", path("clong1.npy"))
+    close(np.load(path("clong1.npy")),
+          conv2d_ref(np.load(path("cx0.npy")), np.load(path("cw0.npy")), None, (1, 1), (1, 1), (1, 1), 1),
+          1e-12, 1e-12, "conv2d --padding 0...01")
+    too_big = "18446744073709551616"  # 2^64
+    for opt in (too_big, too_big + ",1", "1," + too_big, "0" * 80 + too_big + ",1", ",", "1,", ",1", "1,,2",
+                "1, 2", "0x1", "1,2,"):
+        r = run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", opt, "--out", path("bad.npy"), expect=2)
+        check(b"--padding" in r.stderr, "conv2d --padding %r: message" % opt)
     r = run("conv2d", path("cx0.npy"), path("cw0.npy"), "--bias", path("cb1.npy"), "--out", path("bad.npy"),
             expect=1)
     check(b"bias" in r.stderr, "conv2d: message for a bias of the wrong length")
