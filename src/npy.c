@@ -376,7 +376,7 @@ static nnla_status parse_header(const unsigned char *b, size_t len, nnla_npy_hea
     if (st != NNLA_OK) {
         /* a stream too short for the version bytes, holding (a prefix of) the magic string */
         size_t n = len < NPY_MAGIC_LEN ? len : NPY_MAGIC_LEN;
-        d->truncated = st == NNLA_EFORMAT && len < NPY_MAGIC_LEN + 2 && memcmp(b, npy_magic, n) == 0;
+        d->truncated = st == NNLA_EFORMAT && n > 0 && len < NPY_MAGIC_LEN + 2 && memcmp(b, npy_magic, n) == 0;
         return st;
     }
     if (len < preamble) {
