@@ -668,9 +668,9 @@ static void group_gemm(size_t mg, size_t k, const double *a, size_t lda, const d
                        size_t n, double beta, double *out, size_t ldo)
 {
     if (mg == 1) {
-        cblas_dgemv(CblasRowMajor, CblasTrans, (int)k, (int)n, 1.0, b, (int)ldb, a, 1, beta, out, 1);
+        nnla__dgemv(CblasRowMajor, CblasTrans, (int)k, (int)n, 1.0, b, (int)ldb, a, 1, beta, out, 1);
     } else {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mg, (int)n, (int)k, 1.0, a, (int)lda, b,
+        nnla__dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mg, (int)n, (int)k, 1.0, a, (int)lda, b,
                     (int)ldb, beta, out, (int)ldo);
     }
 }
@@ -679,7 +679,7 @@ static void group_gemm(size_t mg, size_t k, const double *a, size_t lda, const d
 static void gemm_tn(size_t k, size_t n, size_t mg, const double *a, size_t lda, const double *b, size_t ldb,
                     double beta, double *out, size_t ldo)
 {
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)n, (int)mg, 1.0, a, (int)lda, b, (int)ldb,
+    nnla__dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)n, (int)mg, 1.0, a, (int)lda, b, (int)ldb,
                 beta, out, (int)ldo);
 }
 
@@ -689,9 +689,9 @@ static void gemm_nt(size_t mg, size_t k, size_t n, const double *a, size_t lda, 
                     double beta, double *out, size_t ldo)
 {
     if (mg == 1) {
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)n, 1.0, b, (int)ldb, a, 1, beta, out, 1);
+        nnla__dgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)n, 1.0, b, (int)ldb, a, 1, beta, out, 1);
     } else {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mg, (int)k, (int)n, 1.0, a, (int)lda, b,
+        nnla__dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mg, (int)k, (int)n, 1.0, a, (int)lda, b,
                     (int)ldb, beta, out, (int)ldo);
     }
 }

@@ -195,12 +195,13 @@ static nnla_status orth_fill(const init_plan *ip, const orth_plan *op, double *w
             else
                 m[j + i * p] = z;
         }
-    lapack_int info =
-        LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, (lapack_int)p, (lapack_int)q, m, (lapack_int)p, tau, wk, op->lwork);
+    lapack_int info;
+    NNLA__GATED(info = LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, (lapack_int)p, (lapack_int)q, m, (lapack_int)p, tau, wk,
+                                           op->lwork));
     if (info != 0) return NNLA_ELAPACK;
     for (size_t j = 0; j < q; j++) sgn[j] = m[j + j * p] < 0.0 ? -1.0 : 1.0; /* sign(R_jj), sign(0) = +1 */
-    info = LAPACKE_dorgqr_work(LAPACK_COL_MAJOR, (lapack_int)p, (lapack_int)q, (lapack_int)q, m, (lapack_int)p, tau,
-                               wk, op->lwork);
+    NNLA__GATED(info = LAPACKE_dorgqr_work(LAPACK_COL_MAJOR, (lapack_int)p, (lapack_int)q, (lapack_int)q, m,
+                                           (lapack_int)p, tau, wk, op->lwork));
     if (info != 0) return NNLA_ELAPACK;
     /* column j of Q times sign(R_jj) and the gain: W = Q (rows >= cols) or Q^T */
     for (size_t i = 0; i < rows; i++)

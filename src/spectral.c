@@ -71,7 +71,7 @@ static double diff_norm(const double *x, double s, const double *y, size_t n)
 }
 
 /* The Euclidean norm of n doubles (n fits int): OpenBLAS's dnrm2, which scales. */
-static double norm2(const double *x, size_t n) { return cblas_dnrm2((int)n, x, 1); }
+static double norm2(const double *x, size_t n) { return nnla__dnrm2((int)n, x, 1); }
 
 /* x /= s elementwise (a division, not a multiplication by 1/s, which could overflow). */
 static void divide(double *x, size_t n, double s)
@@ -221,7 +221,7 @@ static nnla_status warm_check(const nnla_power_opts *o, const double *v, size_t 
     return NNLA_EINVAL;
 }
 
-static double dot(const double *x, const double *y, size_t n) { return cblas_ddot((int)n, x, 1, y, 1); }
+static double dot(const double *x, const double *y, size_t n) { return nnla__ddot((int)n, x, 1, y, 1); }
 
 /*
  * Make column j of V (cols x p, columns one after the other) orthonormal to the columns before it
@@ -473,7 +473,7 @@ static nnla_status mat_block(void *ctx, int transpose, size_t p, const double *x
     size_t m = mo->a.rows, n = mo->a.cols, in = transpose ? m : n, out = transpose ? n : m;
     for (size_t i = 0; i < p * in; i++) mo->x[i] = mo->c * x[i];
     for (size_t j = 0; j < p; j++)
-        cblas_dgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, (int)m, (int)n, 1.0, mo->a.data,
+        nnla__dgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, (int)m, (int)n, 1.0, mo->a.data,
                     (int)mo->a.ld, mo->x + j * in, 1, 0.0, y + j * out, 1);
     return NNLA_OK;
 }
@@ -669,7 +669,7 @@ nnla_status nnla_spectral_clip(nnla_mat w, double c, size_t *clipped, void *work
         /* W -= U_r diag(s_i - c) V_r^T over the clipped terms only */
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < nc; j++) t.u[i * k + j] *= t.s[j] - c;
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)nc, -1.0, t.u, (int)k, t.vt,
+        nnla__dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)nc, -1.0, t.u, (int)k, t.vt,
                     (int)n, 1.0, w.data, (int)w.ld);
     }
     if (clipped) *clipped = nc;
@@ -925,9 +925,10 @@ nnla_status nnla_conv2d_circular_sv(const nnla_conv2d_desc *d, const double *w, 
                     pm[2 * (oo + cc * o) + 1] = si;
                 }
             lapack_complex_double dummy[1];
-            lapack_int info = LAPACKE_zgesdd_work(
-                LAPACK_COL_MAJOR, 'N', (lapack_int)o, (lapack_int)c, (lapack_complex_double *)pm, (lapack_int)o,
-                s + (f1 * n2 + f2) * k, dummy, 1, dummy, 1, (lapack_complex_double *)zw, p.lwork, rw, iw);
+            lapack_int info;
+            NNLA__GATED(info = LAPACKE_zgesdd_work(LAPACK_COL_MAJOR, 'N', (lapack_int)o, (lapack_int)c,
+                                                   (lapack_complex_double *)pm, (lapack_int)o, s + (f1 * n2 + f2) * k,
+                                                   dummy, 1, dummy, 1, (lapack_complex_double *)zw, p.lwork, rw, iw));
             if (info < 0) return NNLA_ELAPACK;
             if (info > 0) return NNLA_ENOCONV;
         }
@@ -1033,19 +1034,19 @@ nnla_status nnla_ridge_refit(nnla_cmat f, nnla_cmat t, double lambda, nnla_mat w
             for (size_t j = 0; j < d; j++) w.data[i * w.ld + j] = 0.0;
     } else {
         /* M = U_r^T Tc (r x o), row i scaled by s_i / (s_i^2 + lambda) = 1 / (s_i + lambda / s_i) */
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)r, (int)o, (int)n, 1.0, sv.u, (int)k, tc, (int)o,
+        nnla__dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)r, (int)o, (int)n, 1.0, sv.u, (int)k, tc, (int)o,
                     0.0, mt, (int)o);
         for (size_t i = 0; i < r; i++) {
             double g = 1.0 / (sv.s[i] + lambda / sv.s[i]);
             for (size_t j = 0; j < o; j++) mt[i * o + j] *= g;
         }
         /* W = M^T V_r^T (o x d) */
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)o, (int)d, (int)r, 1.0, mt, (int)o, sv.vt, (int)d,
+        nnla__dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)o, (int)d, (int)r, 1.0, mt, (int)o, sv.vt, (int)d,
                     0.0, w.data, (int)w.ld);
     }
     if (with_bias) { /* b = mu_T - W mu_F */
         memcpy(b, mut, o * sizeof(double));
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)o, (int)d, -1.0, w.data, (int)w.ld, muf, 1, 1.0, b, 1);
+        nnla__dgemv(CblasRowMajor, CblasNoTrans, (int)o, (int)d, -1.0, w.data, (int)w.ld, muf, 1, 1.0, b, 1);
     }
     if (rank) *rank = r;
     return NNLA_OK;

@@ -63,10 +63,15 @@ int cli_usage_error(const cli_command *cmd, const char *fmt, ...)
 int cli_parse(const cli_command *cmd, int argc, char **argv, cli_opt *opts, size_t nopts,
               const char **pos, size_t min_pos, size_t max_pos, size_t *npos);
 
-/* A strict decimal size: digits only (no sign, space or suffix), no overflow. 1 on success. */
+/* A strict decimal size: one or more digits, nothing else (no sign, space or suffix; leading zeros
+ * and any length are fine), whose value fits size_t. 1 on success. */
 int cli_parse_size(const char *text, size_t *value);
 
-/* "N" (both set to N) or "A,B", each as cli_parse_size(). 1 on success. */
+/* The first len characters of text as cli_parse_size() reads a whole string. 1 on success. */
+int cli_parse_size_n(const char *text, size_t len, size_t *value);
+
+/* "N" (both set to N) or "A,B", each number as cli_parse_size(). 1 on success; on failure *a and
+ * *b are untouched. */
 int cli_parse_pair(const char *text, size_t *a, size_t *b);
 
 /* An option's size or pair value, reporting a usage error (returns CLI_EXIT_USAGE) or CLI_CONTINUE. */
@@ -76,10 +81,47 @@ int cli_opt_pair(const cli_command *cmd, const cli_opt *opt, size_t *a, size_t *
 /* NAME[:PARAM] through nnla_act_parse(); on failure lists the names. CLI_CONTINUE or CLI_EXIT_USAGE. */
 int cli_parse_act(const cli_command *cmd, const char *text, nnla_act *act);
 
-/* Read a .npy file ("-" is standard input); what names it in messages ("X"). 1 on success. */
+/* How messages name a file: 'PATH' in quotes, or "standard input" / "standard output" for "-". */
+const char *cli_name(const char *path, int output, char *buf, size_t n);
+
+/*
+ * Read a .npy file ("-" is standard input; several "-" inputs read one array after another);
+ * what names it in messages ("X"). On failure the message says why, through nnla_npy_diagnose()
+ * (an empty input, a .npz archive, a dtype not read and how to convert it, ...). 1 on success.
+ */
 int cli_load(const cli_command *cmd, const char *path, const char *what, nnla_array *a);
 
-/* Write a .npy file ("-" is standard output). 1 on success. */
+/*
+ * Outputs. A file is written to a temporary beside it (mkstemp in the same directory, then
+ * fsync) and renamed into place only when complete, so a reader sees the old file or the new
+ * one, never a part or a mixture (a failed write, a full disk, `ulimit -f`, two runs writing
+ * one path). The new file gets the permissions an existing file had, else 0666 & ~umask. A
+ * symbolic link is followed (its target is replaced); a target that is not a regular file
+ * (/dev/null, a FIFO) is written through in place; "-" is standard output, written at once.
+ *
+ * A set of files (svd's P_U, P_S, P_Vt) is all or nothing: cli_stage() each one, then
+ * cli_commit() renames them all; after a failed stage, cli_discard() removes the temporaries
+ * written so far. Each function reports its own errors.
+ */
+#define CLI_MAX_OUTPUTS 4
+typedef struct cli_outputs {
+    struct {
+        char *target;     /* the path to replace (a symbolic link resolved) */
+        char *tmp;        /* the temporary beside it */
+        char *name;       /* the path as given, for messages */
+    } files[CLI_MAX_OUTPUTS];
+    size_t n;
+} cli_outputs;
+
+/* Write one array of a set to its temporary (standard output and non-regular targets: now). 1 on success. */
+int cli_stage(const cli_command *cmd, cli_outputs *o, const char *path, const double *data, size_t ndim,
+              const size_t *shape);
+/* Rename every staged file into place; on a failure the rest are removed. 1 on success. */
+int cli_commit(const cli_command *cmd, cli_outputs *o);
+/* Remove the temporaries not renamed (after a failure). */
+void cli_discard(cli_outputs *o);
+
+/* One output: cli_stage() and cli_commit(). 1 on success. */
 int cli_save(const cli_command *cmd, const char *path, const double *data, size_t ndim,
              const size_t *shape);
 

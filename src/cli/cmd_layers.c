@@ -87,9 +87,10 @@ const char cli_help_pool[] =
 /* Check an optional bias: a 1-D array of n entries. 1 when fine (or absent). */
 static int check_bias(const cli_command *cmd, const nnla_array *b, const char *path, size_t n)
 {
-    char sh[64];
+    char sh[64], nb[4200];
     if (b->ndim != 1 || b->shape[0] != n) {
-        cli_error(cmd, "the bias '%s' has shape %s; expected (%zu,)", path, cli_shape(b, sh, sizeof sh), n);
+        cli_error(cmd, "the bias from %s has shape %s; expected (%zu,)", cli_name(path, 0, nb, sizeof nb),
+                  cli_shape(b, sh, sizeof sh), n);
         return 0;
     }
     return 1;
@@ -98,10 +99,10 @@ static int check_bias(const cli_command *cmd, const nnla_array *b, const char *p
 /* A 3-D (C, H, W) or 4-D (N, C, H, W) non-empty array as N, C, H, W. 1 on success. */
 static int nchw(const cli_command *cmd, const nnla_array *x, const char *path, size_t d[4])
 {
-    char sh[64];
+    char sh[64], nb[4200];
     if ((x->ndim != 3 && x->ndim != 4) || x->size == 0) {
-        cli_error(cmd, "X must be a non-empty N x C x H x W (or C x H x W) array; '%s' has shape %s", path,
-                  cli_shape(x, sh, sizeof sh));
+        cli_error(cmd, "X must be a non-empty N x C x H x W (or C x H x W) array; X from %s has shape %s",
+                  cli_name(path, 0, nb, sizeof nb), cli_shape(x, sh, sizeof sh));
         return 0;
     }
     size_t off = x->ndim == 4 ? 0 : 1;
@@ -122,11 +123,8 @@ static int opt_padding(const cli_command *cmd, const cli_opt *opt, size_t pad[4]
     for (;;) {
         const char *comma = strchr(s, ',');
         size_t len = comma != NULL ? (size_t)(comma - s) : strlen(s);
-        char field[32];
-        if (n == 4 || len == 0 || len >= sizeof field) goto bad;
-        memcpy(field, s, len);
-        field[len] = '\0';
-        if (!cli_parse_size(field, &v[n])) goto bad;
+        /* every field with the grammar of a lone number: any number of digits whose value fits */
+        if (n == 4 || !cli_parse_size_n(s, len, &v[n])) goto bad;
         n++;
         if (comma == NULL) break;
         s = comma + 1;
@@ -166,18 +164,18 @@ int cli_cmd_dense(const cli_command *cmd, int argc, char **argv)
 
     nnla_array x = {0}, w = {0}, b = {0};
     double *y = NULL;
-    char sh[64], sh2[64];
+    char sh[64], sh2[64], nb[4200];
     rc = CLI_EXIT_FAIL;
     if (!cli_load(cmd, pos[0], "X", &x) || !cli_load(cmd, pos[1], "W", &w)) goto done;
     if (opts[0].given && !cli_load(cmd, opts[0].value, "bias", &b)) goto done;
     if ((x.ndim != 1 && x.ndim != 2) || x.size == 0) {
-        cli_error(cmd, "X must be a non-empty 1-D or 2-D array; '%s' has shape %s", pos[0],
-                  cli_shape(&x, sh, sizeof sh));
+        cli_error(cmd, "X must be a non-empty 1-D or 2-D array; X from %s has shape %s",
+                  cli_name(pos[0], 0, nb, sizeof nb), cli_shape(&x, sh, sizeof sh));
         goto done;
     }
     if (w.ndim != 2 || w.size == 0) {
-        cli_error(cmd, "W must be a non-empty out x in array; '%s' has shape %s", pos[1],
-                  cli_shape(&w, sh, sizeof sh));
+        cli_error(cmd, "W must be a non-empty out x in array; W from %s has shape %s",
+                  cli_name(pos[1], 0, nb, sizeof nb), cli_shape(&w, sh, sizeof sh));
         goto done;
     }
     size_t batch = x.ndim == 2 ? x.shape[0] : 1, in = x.shape[x.ndim - 1], out = w.shape[0];
@@ -244,7 +242,7 @@ int cli_cmd_conv2d(const cli_command *cmd, int argc, char **argv)
     nnla_array x = {0}, w = {0}, b = {0};
     double *y = NULL;
     void *work = NULL;
-    char sh[64], sh2[64];
+    char sh[64], sh2[64], nb[4200];
     rc = CLI_EXIT_FAIL;
     if (!cli_load(cmd, pos[0], "X", &x) || !cli_load(cmd, pos[1], "W", &w)) goto done;
     if (opts[BIAS].given && !cli_load(cmd, opts[BIAS].value, "bias", &b)) goto done;
@@ -252,8 +250,8 @@ int cli_cmd_conv2d(const cli_command *cmd, int argc, char **argv)
     if (!nchw(cmd, &x, pos[0], dim)) goto done;
     size_t n = dim[0], c = dim[1], h = dim[2], wd = dim[3];
     if (w.ndim != 4 || w.size == 0) {
-        cli_error(cmd, "W must be a non-empty OUT x C/G x KH x KW array; '%s' has shape %s", pos[1],
-                  cli_shape(&w, sh, sizeof sh));
+        cli_error(cmd, "W must be a non-empty OUT x C/G x KH x KW array; W from %s has shape %s",
+                  cli_name(pos[1], 0, nb, sizeof nb), cli_shape(&w, sh, sizeof sh));
         goto done;
     }
     if (c % d.groups != 0 || w.shape[0] % d.groups != 0) {

@@ -6,6 +6,7 @@
  *
  * The command table below is the whole dispatch: a new command is one more entry.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,7 +35,8 @@ static void print_help(FILE *out)
                  "commands:\n");
     for (size_t i = 0; i < NUM_COMMANDS; i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nA file name '-' reads standard input or writes standard output.\n"
+    fprintf(out, "\nA file name '-' reads standard input or writes standard output (svd and eigh, which\n"
+                 "write several files, take a prefix). Output files are replaced whole or not at all.\n"
                  "Exit status: 0 success, 1 failure (bad input file, shapes, I/O), 2 usage error.\n");
 }
 
@@ -47,6 +49,9 @@ static void print_version(void)
 
 int main(int argc, char **argv)
 {
+    /* Past a file size limit (ulimit -f) a write then fails with EFBIG, which is reported and
+     * cleaned up, instead of the signal killing the program with a temporary file left behind. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         print_help(stderr);
         return CLI_EXIT_USAGE;

@@ -49,5 +49,6 @@ int bench_cmd_copy(int argc, char **argv);
 int bench_cmd_spectral(int argc, char **argv);
 int bench_cmd_power_sweep(int argc, char **argv);
 int bench_cmd_optim(int argc, char **argv);
+int bench_cmd_gate(int argc, char **argv);
 
 #endif /* NNLA_BENCH_H */

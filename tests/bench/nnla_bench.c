@@ -25,6 +25,7 @@ static const struct {
     {"copy", bench_cmd_copy, "glibc memcpy vs a plain loop, 1-64 KiB (why nnla copies with a loop)"},
     {"spectral", bench_cmd_spectral, "power-iteration norm vs values-only SVD (n = 1024); circular-conv singular values"},
     {"power-sweep", bench_cmd_power_sweep, "not timed: how often power iteration stops off by > tol (nearly degenerate)"},
+    {"gate", bench_cmd_gate, "the BLAS gate's cost: gemm 8, 32, 96 with and without it, 1/2/8 threads"},
 };
 
 static void usage(FILE *f)
