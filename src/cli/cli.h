@@ -14,6 +14,7 @@
 #define NNLA_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <nnla.h>
 
@@ -78,7 +79,17 @@ int cli_parse_pair(const char *text, size_t *a, size_t *b);
 int cli_opt_size(const cli_command *cmd, const cli_opt *opt, size_t *value, int positive);
 int cli_opt_pair(const cli_command *cmd, const cli_opt *opt, size_t *a, size_t *b, int positive);
 
-/* NAME[:PARAM] through nnla_act_parse(); on failure lists the names. CLI_CONTINUE or CLI_EXIT_USAGE. */
+/*
+ * Print a command's help text. CLI_HELP_ACTIVATIONS in the text becomes the list of activations
+ * the library knows (nnla_act_info_get: "identity, sigmoid[:BETA], ..."), so the program keeps no
+ * copy of their names.
+ */
+#define CLI_HELP_ACTIVATIONS "@ACTIVATIONS@"
+void cli_print_help(const char *help, FILE *out);
+
+/* NAME[:PARAM] through nnla_act_parse(); on failure says what is wrong (an unknown name, a parameter
+ * given to a kind without one, a malformed number, a value out of range) and lists the names.
+ * CLI_CONTINUE or CLI_EXIT_USAGE. */
 int cli_parse_act(const cli_command *cmd, const char *text, nnla_act *act);
 
 /* How messages name a file: 'PATH' in quotes, or "standard input" / "standard output" for "-". */

@@ -5,9 +5,8 @@
 
 #include "cli.h"
 
-#define ACT_NAMES                                                                                  \
-    "identity, relu, sigmoid[:BETA], tanh, leaky_relu[:ALPHA], elu[:ALPHA], gelu, silu,\n"         \
-    "                   softplus[:BETA], softmax, log_softmax\n"
+/* The activations' names come from the library when the help is printed (cli_print_help). */
+#define ACT_NAMES CLI_HELP_ACTIVATIONS "\n"
 
 const char cli_help_dense[] =
     "usage: nnla dense X.npy W.npy [--bias b.npy] [--act NAME[:PARAM]] --out Y.npy\n"

@@ -61,7 +61,7 @@ int main(int argc, char **argv)
         if (argc > 2) { /* nnla help COMMAND */
             for (size_t i = 0; i < NUM_COMMANDS; i++)
                 if (strcmp(argv[2], commands[i].name) == 0) {
-                    fputs(commands[i].help, stdout);
+                    cli_print_help(commands[i].help, stdout);
                     return CLI_EXIT_OK;
                 }
             fprintf(stderr, "nnla: unknown command '%s'\nTry 'nnla --help'.\n", argv[2]);

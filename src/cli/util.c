@@ -63,7 +63,7 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, cli_opt *opts, size
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (!only_positional && (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)) {
-            fputs(cmd->help, stdout);
+            cli_print_help(cmd->help, stdout);
             return CLI_EXIT_OK;
         }
         if (!only_positional && strcmp(arg, "--") == 0) {
@@ -151,18 +151,90 @@ int cli_opt_pair(const cli_command *cmd, const cli_opt *opt, size_t *a, size_t *
     return CLI_CONTINUE;
 }
 
+/* "identity, relu, sigmoid[:BETA], ..." from the library's list, wrapped at about 70 columns
+ * with `indent` spaces at the start of each continuation line. */
+static void print_activations(FILE *out, int indent)
+{
+    int col = indent;
+    for (int k = 0; k < NNLA_ACT_KIND_COUNT; k++) {
+        nnla_act_info info;
+        if (nnla_act_info_get((nnla_act_kind)k, &info) != NNLA_OK) continue;
+        char item[64], upper[16] = "";
+        for (size_t i = 0; info.param_name[i] && i + 1 < sizeof upper; i++) {
+            char c = info.param_name[i];
+            upper[i] = (char)(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+            upper[i + 1] = '\0';
+        }
+        int n = snprintf(item, sizeof item, "%s%s%s%s", info.name, upper[0] ? "[:" : "", upper, upper[0] ? "]" : "");
+        if (k > 0) {
+            fputs(",", out);
+            col++;
+            if (col + 1 + n > 90) {
+                fprintf(out, "\n%*s", indent, "");
+                col = indent;
+            } else {
+                fputs(" ", out);
+                col++;
+            }
+        }
+        fputs(item, out);
+        col += n;
+    }
+}
+
+void cli_print_help(const char *help, FILE *out)
+{
+    const char *tok = strstr(help, CLI_HELP_ACTIVATIONS);
+    while (tok != NULL) {
+        /* the indentation of the line the token is on */
+        const char *line = tok;
+        while (line > help && line[-1] != '\n') line--;
+        fwrite(help, 1, (size_t)(tok - help), out);
+        print_activations(out, (int)(tok - line));
+        help = tok + strlen(CLI_HELP_ACTIVATIONS);
+        tok = strstr(help, CLI_HELP_ACTIVATIONS);
+    }
+    fputs(help, out);
+}
+
 int cli_parse_act(const cli_command *cmd, const char *text, nnla_act *act)
 {
     if (nnla_act_parse(text, act) == NNLA_OK) return CLI_CONTINUE;
-    cli_error(cmd, "bad activation '%s'", text);
-    fprintf(stderr, "Activations: ");
-    for (int k = 0; k < NNLA_ACT_KIND_COUNT; k++) {
-        const char *name = nnla_act_name((nnla_act_kind)k), *param = "";
-        if (name == NULL) continue;
-        if (k == NNLA_ACT_SIGMOID || k == NNLA_ACT_SOFTPLUS) param = "[:BETA]";
-        if (k == NNLA_ACT_LEAKY_RELU || k == NNLA_ACT_ELU) param = "[:ALPHA]";
-        fprintf(stderr, "%s%s%s", k ? ", " : "", name, param);
+    /* say what is wrong: the name, the presence of a parameter, its syntax or its range */
+    const char *colon = strchr(text, ':');
+    size_t name_len = colon ? (size_t)(colon - text) : strlen(text);
+    nnla_act_info info;
+    int known = 0;
+    for (int k = 0; k < NNLA_ACT_KIND_COUNT && !known; k++)
+        if (nnla_act_info_get((nnla_act_kind)k, &info) == NNLA_OK && strlen(info.name) == name_len &&
+            strncmp(info.name, text, name_len) == 0)
+            known = 1;
+    if (!known) {
+        cli_error(cmd, "bad activation '%s': unknown name '%.*s'", text, (int)name_len, text);
+    } else if (info.rule == NNLA_ACT_PARAM_NONE) {
+        cli_error(cmd, "bad activation '%s': %s takes no parameter", text, info.name);
+    } else {
+        /* nnla_act_parse refused the number itself, or its value: tell which by the syntax */
+        const char *num = colon + 1, *p = num;
+        int digits = 0;
+        if (*p == '+' || *p == '-') p++;
+        for (; (*p >= '0' && *p <= '9') || *p == '.'; p++) digits += *p != '.';
+        if (*p == 'e' || *p == 'E') {
+            p++;
+            if (*p == '+' || *p == '-') p++;
+            while (*p >= '0' && *p <= '9') p++;
+        }
+        const char *rule = info.rule == NNLA_ACT_PARAM_POSITIVE ? "finite and > 0"
+                           : info.rule == NNLA_ACT_PARAM_NONNEG ? "finite and >= 0"
+                                                                : "finite";
+        if (*p != '\0' || digits == 0)
+            cli_error(cmd, "bad activation '%s': '%s' is not a number (expected e.g. %s:0.5; '.' is the decimal point)",
+                      text, num, info.name);
+        else
+            cli_error(cmd, "bad activation '%s': %s's %s must be %s", text, info.name, info.param_name, rule);
     }
+    fprintf(stderr, "Activations: ");
+    print_activations(stderr, 13);
     fprintf(stderr, ".\nTry 'nnla %s --help'.\n", cmd->name);
     return CLI_EXIT_USAGE;
 }

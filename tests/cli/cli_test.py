@@ -359,6 +359,17 @@ def test_act():
         r = run("act", bad, path("a32.npy"), "--out", path("abad.npy"), expect=2)
         check(b"activation" in r.stderr, "act %r: message" % bad)
     check(not os.path.exists(path("abad.npy")), "act: no output on failure")
+    # each refusal says what is wrong, and the list of names comes from the library
+    for bad, why in (("relu:1", b"relu takes no parameter"), ("sigmoid:-1", b"sigmoid's beta must be finite and > 0"),
+                     ("elu:-0.5", b"elu's alpha must be finite and >= 0"), ("leaky_relu:inf", b"'inf' is not a number"),
+                     ("sigmoid:1,5", b"'1,5' is not a number"), ("relux", b"unknown name 'relux'")):
+        r = run("act", bad, path("a32.npy"), "--out", path("abad.npy"), expect=2)
+        check(why in r.stderr, "act %r: the message says %r" % (bad, why))
+        check(b"log_softmax" in r.stderr and b"sigmoid[:BETA]" in r.stderr, "act %r: the names listed" % bad)
+    r = run("act", "--help")
+    check(b"leaky_relu[:ALPHA]" in r.stdout and b"@ACTIVATIONS@" not in r.stdout, "act --help lists the names")
+    for good in ("sigmoid:1.", "sigmoid:.5", "softplus:2.5e-1"):
+        run("act", good, path("a32.npy"), "--out", path("agood.npy"))
 
 
 def pool_ref(x, kind, k, s, p, ceil=False, include_pad=True):
