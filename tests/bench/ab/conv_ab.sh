@@ -28,7 +28,7 @@ flags_a=$1 flags_b=$2
 shift 2
 mkdir -p "$out"
 cc=${CC:-cc}
-common=(-O3 -DNDEBUG -std=c11 -D_POSIX_C_SOURCE=200809L)
+common=(-O3 -DNDEBUG -std=c11 -D_POSIX_C_SOURCE=200809L -fopenmp)
 rename() { # the public names of conv.c, renamed with suffix $1
   local s=$1
   echo "-Dnnla_conv2d_forward=conv_$s -Dnnla_conv2d_workspace_size=ws_$s -Dnnla_conv2d_workspace_min=wsmin_$s" \
