@@ -16,6 +16,12 @@
  * It prints the largest error and exits 0 when every output is within atol + rtol |y|, for the
  * plain forward pass, a KEEP context (the same bits), and the pass after folding BatchNorms and
  * fusing activations (within the tolerance).
+ *
+ * When DIR/dy.npy exists it also runs the backward pass (a GRAD context: inference form) and writes
+ * DIR/grad.npy (the parameter block's gradient) and DIR/dx.npy; with a second argument `train`, the
+ * training form too (a TRAIN context: BatchNorm on batch statistics): DIR/y_train.npy,
+ * DIR/grad_train.npy, DIR/dx_train.npy and DIR/buffers_train.npy (the running statistics after
+ * nnla_net_update_stats). The Python side compares them with PyTorch's autograd.
  */
 #include <math.h>
 #include <stdio.h>
@@ -118,8 +124,8 @@ static double maxerr(const double *a, const double *b, size_t n, double rtol, do
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: net_recipe DIR\n");
+    if (argc != 2 && !(argc == 3 && strcmp(argv[2], "train") == 0)) {
+        fprintf(stderr, "usage: net_recipe DIR [train]\n");
         return 2;
     }
     dir = argv[1];
@@ -247,6 +253,45 @@ int main(int argc, char **argv)
         fprintf(stderr, "net_recipe: the KEEP context differs from nnla_net_forward\n");
         bad = 1;
     }
+    /* gradients, for the comparison with autograd */
+    nnla_array dy;
+    snprintf(path, sizeof path, "%s/dy.npy", dir);
+    if (nnla_npy_read(path, &dy) == NNLA_OK) {
+        for (int mode = 0; mode < (argc > 2 ? 2 : 1); mode++) {
+            unsigned flags = mode ? NNLA_CTX_TRAIN : NNLA_CTX_GRAD;
+            size_t gb, np = nnla_net_num_params(net), shape1 = 0;
+            if ((st = nnla_net_ctx_size(net, batch, flags, &gb, NULL)) != NNLA_OK) return fail("ctx grad", st);
+            void *gm = malloc(gb);
+            double *grad = malloc((np + 1) * sizeof *grad), *dx = malloc(x.size * sizeof *dx);
+            nnla_net_ctx *gc;
+            if ((st = nnla_net_ctx_init(net, batch, flags, gm, gb, &gc)) != NNLA_OK) return fail("ctx grad init", st);
+            if ((st = nnla_net_run(net, gc, batch, 0, nnla_net_num_layers(net) - 1, x.data, out2)) != NNLA_OK)
+                return fail("run grad", st);
+            if ((st = nnla_net_backward(net, gc, batch, dy.data, grad, dx)) != NNLA_OK) return fail("backward", st);
+            char name[4200];
+            shape1 = np;
+            snprintf(name, sizeof name, "%s/grad%s.npy", dir, mode ? "_train" : "");
+            nnla_npy_write(name, grad, 1, &shape1);
+            snprintf(name, sizeof name, "%s/dx%s.npy", dir, mode ? "_train" : "");
+            nnla_npy_write(name, dx, x.ndim, x.shape);
+            if (mode) {
+                snprintf(name, sizeof name, "%s/y_train.npy", dir);
+                nnla_npy_write(name, out2, y.ndim, y.shape);
+                double *bufs;
+                size_t nb;
+                nnla_net_buffers(net, &bufs, &nb);
+                double *keep = malloc((nb + 1) * sizeof *keep);
+                if (nb) memcpy(keep, bufs, nb * sizeof *keep);
+                if ((st = nnla_net_update_stats(net, gc)) != NNLA_OK) return fail("update stats", st);
+                snprintf(name, sizeof name, "%s/buffers_train.npy", dir);
+                nnla_npy_write(name, nb ? bufs : grad, 1, &nb);
+                if (nb) memcpy(bufs, keep, nb * sizeof *keep); /* the folding below uses the originals */
+                free(keep);
+            }
+            free(gm), free(grad), free(dx);
+        }
+        nnla_array_free(&dy);
+    }
     /* folded and fused */
     size_t folded = 0, fused = 0;
     if ((st = nnla_net_fold_batchnorm(net, &folded)) != NNLA_OK) return fail("fold", st);
@@ -256,6 +301,7 @@ int main(int argc, char **argv)
     work = malloc(bytes);
     if ((st = nnla_net_forward(net, batch, x.data, out2, work, bytes)) != NNLA_OK) return fail("forward 2", st);
     double e2 = maxerr(out2, y.data, y.size, rtol, atol, &bad);
+
     printf("%s: layers %zu, max error %.3g (folded %zu BatchNorms, fused %zu activations: %.3g)%s\n", dir,
            nnla_net_num_layers(net), e1, folded, fused, e2, bad ? "  FAILED" : "");
     free(out), free(out2), free(work), free(mem);

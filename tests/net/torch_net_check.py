@@ -28,6 +28,7 @@ except ImportError:  # registered only when torch imports; keep a clear message 
 
 torch.set_default_dtype(torch.float64)
 RTOL, ATOL = 1e-12, 1e-12
+GRAD_RTOL = 1e-10  # gradients: relative, with a floor at 1e-3 of the largest entry (see compare())
 
 
 class Case:
@@ -77,7 +78,8 @@ def act_torch(name, x):
     raise ValueError(name)
 
 
-def run_torch(case, x):
+def run_torch(case, x, train=False):
+    """The forward pass; train: BatchNorm on batch statistics, updating p["mean"]/p["var"] copies."""
     outs = []
     inp = x
     for kind, p in case.layers:
@@ -118,7 +120,11 @@ def run_torch(case, x):
         elif kind == "act":
             y = act_torch(p["act"], cur)
         elif kind == "batchnorm":
-            y = F.batch_norm(cur, p["mean"], p["var"], p["gamma"], p["beta"], training=False, eps=p["eps"])
+            if train:
+                y = F.batch_norm(cur, p["rmean"], p["rvar"], p["gamma"], p["beta"], training=True, momentum=0.1,
+                                 eps=p["eps"])
+            else:
+                y = F.batch_norm(cur, p["mean"], p["var"], p["gamma"], p["beta"], training=False, eps=p["eps"])
         elif kind == "dropout":
             y = F.dropout(cur, p["p"], training=False)
         elif kind == "add":
@@ -133,6 +139,52 @@ def run_torch(case, x):
 
 def T(a):
     return torch.from_numpy(np.asarray(a, dtype=np.float64))
+
+
+def params_in_block_order(case):
+    """The trainable tensors in the order of libnnla's parameter block: layer by layer, weight then
+    bias (BatchNorm: gamma, beta)."""
+    ps = []
+    for kind, p in case.layers:
+        for key in (("w", "b") if kind in ("dense", "conv2d") else ("gamma", "beta") if kind == "batchnorm" else ()):
+            if p.get(key) is not None:
+                ps.append(p[key])
+    return ps
+
+
+def autograd(case, x, dy, train):
+    """Gradients of <dy, f(x)> with respect to the parameters (block order) and x; and, in training
+    form, the output and the running statistics after the step."""
+    ps = params_in_block_order(case)
+    for t in ps:
+        t.requires_grad_(True)
+        t.grad = None
+    for kind, p in case.layers:
+        if kind == "batchnorm":
+            p["rmean"], p["rvar"] = p["mean"].clone(), p["var"].clone()
+    xt = T(x).requires_grad_(True)
+    y = run_torch(case, xt, train)
+    (y.reshape(dy.shape) * T(dy)).sum().backward()
+    g = np.concatenate([t.grad.numpy().ravel() for t in ps]) if ps else np.zeros(0)
+    bufs = [np.concatenate([p["rmean"].numpy(), p["rvar"].numpy()]) for k, p in case.layers if k == "batchnorm"]
+    for t in ps:
+        t.requires_grad_(False)
+    return y.detach().numpy(), g, xt.grad.numpy(), (np.concatenate(bufs) if bufs else np.zeros(0))
+
+
+def compare(name, got, want, rtol):
+    """|got - want| <= rtol (|want| + max|want| 1e-3): relative, with a floor at a thousandth of the
+    largest entry for entries near 0."""
+    got, want = np.asarray(got).ravel(), np.asarray(want).ravel()
+    if got.shape != want.shape:
+        return "%s: shape %s, want %s" % (name, got.shape, want.shape)
+    scale = np.max(np.abs(want)) if want.size else 0.0
+    err = np.abs(got - want)
+    bad = err > rtol * (np.abs(want) + 1e-3 * scale)
+    if np.any(bad) or not np.all(np.isfinite(got)):
+        i = int(np.argmax(err))
+        return "%s: worst entry %d: %.17g, want %.17g" % (name, i, got[i], want[i])
+    return None
 
 
 def dense(c, rng, inp, out, act=None, bias=True, src=None):
@@ -295,13 +347,33 @@ def main():
             np.save(os.path.join(d, name), a)
         np.save(os.path.join(d, "x.npy"), x)
         np.save(os.path.join(d, "y.npy"), y.reshape(c.batch, -1))
+        dy = np.random.default_rng(7 + len(c.name)).standard_normal((c.batch, y.reshape(c.batch, -1).shape[1]))
+        np.save(os.path.join(d, "dy.npy"), dy)
         with open(os.path.join(d, "recipe.txt"), "w") as f:
             f.write("\n".join(c.lines + ["check rtol=%g atol=%g" % (RTOL, ATOL)]) + "\n")
-        r = subprocess.run([exe, d], capture_output=True, text=True)
+        # the training form needs every BatchNorm channel to see >= 2 values, and dropout off
+        train = all(k != "dropout" or p["p"] == 0 for k, p in c.layers)
+        r = subprocess.run([exe, d] + (["train"] if train else []), capture_output=True, text=True)
         sys.stdout.write(r.stdout)
-        if r.returncode != 0:
+        problems = [] if r.returncode == 0 else [r.stderr.strip()]
+        if r.returncode == 0:
+            for mode in ([False, True] if train else [False]):
+                sfx = "_train" if mode else ""
+                yt, g, gx, bufs = autograd(c, x, dy, mode)
+                checks = [("grad" + sfx, np.load(os.path.join(d, "grad%s.npy" % sfx)), g),
+                          ("dx" + sfx, np.load(os.path.join(d, "dx%s.npy" % sfx)), gx)]
+                if mode:
+                    checks += [("y_train", np.load(os.path.join(d, "y_train.npy")), yt),
+                               ("running statistics", np.load(os.path.join(d, "buffers_train.npy")), bufs)]
+                for name, got, want in checks:
+                    msg = compare(name, got, want, GRAD_RTOL)
+                    if msg:
+                        problems.append(msg)
+            print("%s: gradients %s" % (d, "checked against autograd (inference%s)" % (" and training" if train else "")
+                                        if not problems else "FAILED"))
+        if problems:
             failed += 1
-            sys.stdout.write(r.stderr)
+            sys.stdout.write("\n".join(problems) + "\n")
     print("%d passed, %d failed" % (len(cases) - failed, failed))
     sys.exit(1 if failed else 0)
 
