@@ -26,5 +26,6 @@
 #include "nnla/init.h"
 #include "nnla/loss.h"
 #include "nnla/optim.h"
+#include "nnla/train.h"
 
 #endif /* NNLA_H */
