@@ -22,6 +22,13 @@
  * training form too (a TRAIN context: BatchNorm on batch statistics): DIR/y_train.npy,
  * DIR/grad_train.npy, DIR/dx_train.npy and DIR/buffers_train.npy (the running statistics after
  * nnla_net_update_stats). The Python side compares them with PyTorch's autograd.
+ *
+ * With the second argument `steps`, it trains instead: DIR/train.txt gives the optimizer
+ * (`optim sgd|adam|adamw lr=R momentum=M dampening=D nesterov=0|1 wd=W beta1=B1 beta2=B2 eps=E`),
+ * `steps S`, and the data are DIR/xs.npy (S batches of the recipe's batch, one after the other) and
+ * DIR/labels.npy (their class indices, as doubles); the trainer runs S cross-entropy steps in order
+ * (no shuffling), and DIR/params_steps.npy and DIR/buffers_steps.npy receive the parameters and
+ * running statistics after them, for the comparison with torch.optim.
  */
 #include <math.h>
 #include <stdio.h>
@@ -122,10 +129,79 @@ static double maxerr(const double *a, const double *b, size_t n, double rtol, do
     return worst;
 }
 
+/* The `steps` mode: train.txt, xs.npy, labels.npy -> params_steps.npy, buffers_steps.npy. */
+static int train_steps(nnla_net *net)
+{
+    char path[4200], line[1024];
+    snprintf(path, sizeof path, "%s/train.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return fail("train.txt", NNLA_EIO);
+    nnla_train_config cfg = nnla_train_config_default();
+    size_t steps = 0;
+    double lr = 0.01;
+    while (fgets(line, sizeof line, f)) {
+        char *w[32];
+        int n = 0;
+        for (char *t = strtok(line, " \t\n"); t && n < 32; t = strtok(NULL, " \t\n")) w[n++] = t;
+        if (n == 0) continue;
+        if (strcmp(w[0], "steps") == 0) steps = strtoull(w[1], NULL, 10);
+        if (strcmp(w[0], "optim") != 0) continue;
+        const char *v;
+        if (strcmp(w[1], "sgd") == 0) {
+            cfg.optim = nnla_optim_sgd_default();
+            if ((v = get(w, n, "momentum"))) cfg.optim.sgd.momentum = strtod(v, NULL);
+            if ((v = get(w, n, "dampening"))) cfg.optim.sgd.dampening = strtod(v, NULL);
+            if ((v = get(w, n, "nesterov"))) cfg.optim.sgd.nesterov = (int)strtol(v, NULL, 10);
+            if ((v = get(w, n, "wd"))) cfg.optim.sgd.weight_decay = strtod(v, NULL);
+        } else {
+            cfg.optim = strcmp(w[1], "adam") == 0 ? nnla_optim_adam_default() : nnla_optim_adamw_default();
+            if ((v = get(w, n, "beta1"))) cfg.optim.adam.beta1 = strtod(v, NULL);
+            if ((v = get(w, n, "beta2"))) cfg.optim.adam.beta2 = strtod(v, NULL);
+            if ((v = get(w, n, "eps"))) cfg.optim.adam.eps = strtod(v, NULL);
+            if ((v = get(w, n, "wd"))) cfg.optim.adam.weight_decay = strtod(v, NULL);
+        }
+        if ((v = get(w, n, "lr"))) lr = strtod(v, NULL);
+    }
+    fclose(f);
+    nnla_array xs, lab;
+    snprintf(path, sizeof path, "%s/xs.npy", dir);
+    if (nnla_npy_read(path, &xs) != NNLA_OK) return fail("xs.npy", NNLA_EIO);
+    snprintf(path, sizeof path, "%s/labels.npy", dir);
+    if (nnla_npy_read(path, &lab) != NNLA_OK) return fail("labels.npy", NNLA_EIO);
+    size_t total = xs.shape[0], batch = steps ? total / steps : 0, nin = xs.size / (total ? total : 1);
+    cfg.lr = nnla_lr_constant(lr);
+    cfg.batch = batch;
+    cfg.shuffle = 0;
+    size_t *labels = malloc((total + 1) * sizeof *labels);
+    for (size_t i = 0; i < total; i++) labels[i] = (size_t)lab.data[i];
+    nnla_trainer *tr;
+    nnla_status st = nnla_trainer_create(net, &cfg, &tr);
+    if (st != NNLA_OK) return fail("trainer", st);
+    for (size_t s = 0; s < steps; s++) {
+        st = nnla_trainer_step(tr, xs.data + s * batch * nin, labels + s * batch, NULL, batch, NULL, NULL);
+        if (st != NNLA_OK) return fail("step", st);
+    }
+    double *p, *b;
+    size_t np, nb;
+    nnla_net_params(net, &p, &np);
+    nnla_net_buffers(net, &b, &nb);
+    snprintf(path, sizeof path, "%s/params_steps.npy", dir);
+    nnla_npy_write(path, p, 1, &np);
+    snprintf(path, sizeof path, "%s/buffers_steps.npy", dir);
+    nnla_npy_write(path, nb ? b : p, 1, &nb);
+    printf("%s: %zu steps of %s trained\n", dir, steps, cfg.optim.kind == NNLA_OPTIM_SGD ? "sgd" : "adam(w)");
+    nnla_trainer_free(tr);
+    nnla_net_free(net);
+    free(labels);
+    nnla_array_free(&xs);
+    nnla_array_free(&lab);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2 && !(argc == 3 && strcmp(argv[2], "train") == 0)) {
-        fprintf(stderr, "usage: net_recipe DIR [train]\n");
+    if (argc != 2 && !(argc == 3 && (strcmp(argv[2], "train") == 0 || strcmp(argv[2], "steps") == 0))) {
+        fprintf(stderr, "usage: net_recipe DIR [train|steps]\n");
         return 2;
     }
     dir = argv[1];
@@ -227,6 +303,8 @@ int main(int argc, char **argv)
         if (st != NNLA_OK) return fail(k, st);
     }
     fclose(f);
+
+    if (argc == 3 && strcmp(argv[2], "steps") == 0) return train_steps(net);
 
     nnla_array x, y;
     snprintf(path, sizeof path, "%s/x.npy", dir);

@@ -333,6 +333,71 @@ def random_case(seed):
     return c
 
 
+OPTIMIZERS = [
+    ("sgd lr=0.05 momentum=0.9 dampening=0.1 nesterov=0 wd=0.01",
+     lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01)),
+    ("sgd lr=0.05 momentum=0.9 nesterov=1",
+     lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True)),
+    ("adam lr=0.01 wd=0.001", lambda ps: torch.optim.Adam(ps, lr=0.01, weight_decay=0.001)),
+    ("adamw lr=0.01 beta1=0.8 beta2=0.99 eps=1e-7 wd=0.05",
+     lambda ps: torch.optim.AdamW(ps, lr=0.01, betas=(0.8, 0.99), eps=1e-7, weight_decay=0.05)),
+]
+STEPS = 10
+
+
+def trajectory(exe, case, d, k, opt_line, make_opt):
+    """Ten cross-entropy steps of the trainer against torch.optim from the same start."""
+    import copy
+    c = copy.copy(case)
+    c.layers = [(kind, {key: (v.clone() if torch.is_tensor(v) else v) for key, v in p.items()})
+                for kind, p in case.layers]
+    for kind, p in c.layers:
+        if kind == "batchnorm":
+            p["rmean"], p["rvar"] = p["mean"].clone(), p["var"].clone()
+    rng = np.random.default_rng(1000 + k)
+    nout = int(np.prod(run_torch(c, T(np.zeros((1,) + c.shape))).shape[1:]))
+    xs = rng.standard_normal((STEPS * c.batch,) + c.shape)
+    labels = rng.integers(0, nout, STEPS * c.batch)
+    sub = os.path.join(d, "steps%d" % k)
+    os.makedirs(sub, exist_ok=True)
+    for name in os.listdir(d):
+        if name.endswith(".npy") and not name.startswith(("x", "y", "dy", "grad", "dx", "buffers")):
+            os.link(os.path.join(d, name), os.path.join(sub, name)) if not os.path.exists(
+                os.path.join(sub, name)) else None
+    with open(os.path.join(sub, "recipe.txt"), "w") as f:
+        f.write("\n".join(c.lines) + "\n")
+    with open(os.path.join(sub, "train.txt"), "w") as f:
+        f.write("optim %s\nsteps %d\n" % (opt_line, STEPS))
+    np.save(os.path.join(sub, "xs.npy"), xs)
+    np.save(os.path.join(sub, "labels.npy"), labels.astype(np.float64))
+    r = subprocess.run([exe, sub, "steps"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return [r.stderr.strip()]
+    ps = params_in_block_order(c)
+    for t in ps:
+        t.requires_grad_(True)
+    opt = make_opt(ps)
+    for s in range(STEPS):
+        xb = T(xs[s * c.batch:(s + 1) * c.batch])
+        yb = torch.from_numpy(labels[s * c.batch:(s + 1) * c.batch])
+        logits = run_torch(c, xb, True).reshape(c.batch, -1)
+        loss = F.cross_entropy(logits, yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    want = np.concatenate([t.detach().numpy().ravel() for t in ps])
+    bufs = [np.concatenate([p["rmean"].numpy(), p["rvar"].numpy()]) for kd, p in c.layers if kd == "batchnorm"]
+    problems = []
+    for name, got, w in (("params after %d steps of %s" % (STEPS, opt_line.split()[0]),
+                          np.load(os.path.join(sub, "params_steps.npy")), want),
+                         ("running statistics after the steps", np.load(os.path.join(sub, "buffers_steps.npy")),
+                          np.concatenate(bufs) if bufs else np.zeros(0))):
+        msg = compare(name, got, w, 1e-9)
+        if msg:
+            problems.append(msg)
+    return problems
+
+
 def main():
     exe, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
@@ -371,6 +436,11 @@ def main():
                         problems.append(msg)
             print("%s: gradients %s" % (d, "checked against autograd (inference%s)" % (" and training" if train else "")
                                         if not problems else "FAILED"))
+            if train and c.name in ("cnn", "resnet", "random00", "random03", "random07"):
+                for k, (line, make) in enumerate(OPTIMIZERS):
+                    problems += trajectory(exe, c, d, k, line, make)
+                print("%s: %d steps of %d optimizers %s" % (d, STEPS, len(OPTIMIZERS),
+                                                            "equal torch.optim's" if not problems else "FAILED"))
         if problems:
             failed += 1
             sys.stdout.write("\n".join(problems) + "\n")
