@@ -27,5 +27,6 @@
 #include "nnla/loss.h"
 #include "nnla/optim.h"
 #include "nnla/train.h"
+#include "nnla/attack.h"
 
 #endif /* NNLA_H */

@@ -260,6 +260,112 @@ static void test_bad_input(void **state)
     nnla_net_free(net);
 }
 
+/* ------------------------------------------------------------------ adversarial examples */
+
+static void test_attacks(void **state)
+{
+    (void)state;
+    enum { N = 600, NT = 300 };
+    nnla_test_rng r = {7};
+    double *x = malloc(N * 4 * sizeof *x), *xt = malloc(NT * 4 * sizeof *xt);
+    size_t *y = malloc(N * sizeof *y), *yt = malloc(NT * sizeof *yt);
+    blobs(&r, N, x, y);
+    blobs(&r, NT, xt, yt);
+    nnla_net *net = make_mlp(&r);
+    nnla_train_config cfg = nnla_train_config_default();
+    cfg.lr = nnla_lr_constant(0.01);
+    nnla_trainer *tr;
+    assert_status(nnla_trainer_create(net, &cfg, &tr), NNLA_OK);
+    nnla_dataset d = {x, N, y, NULL};
+    assert_status(nnla_train(tr, &d, NULL, 6, NULL, NULL, NULL), NNLA_OK);
+    nnla_trainer_free(tr);
+
+    enum { B = 50 };
+    size_t bytes;
+    assert_status(nnla_attack_workspace_size(net, B, &bytes), NNLA_OK);
+    void *work = malloc(bytes);
+    /* the input gradient against central differences of the mean cross-entropy */
+    double g[B * 4], loss;
+    assert_status(nnla_input_gradient(net, B, xt, yt, &loss, g, work, bytes), NNLA_OK);
+    for (int k = 0; k < 6; k++) {
+        size_t i = (size_t)nnla_test_int(&r, 0, B * 4 - 1);
+        double xp[B * 4], lp, lm, h = 1e-6, gg[B * 4];
+        memcpy(xp, xt, sizeof xp);
+        xp[i] += h;
+        assert_status(nnla_input_gradient(net, B, xp, yt, &lp, gg, work, bytes), NNLA_OK);
+        xp[i] -= 2 * h;
+        assert_status(nnla_input_gradient(net, B, xp, yt, &lm, gg, work, bytes), NNLA_OK);
+        double fd = (lp - lm) / (2 * h);
+        assert_true(fabs(fd - g[i]) <= 1e-6 * fabs(fd) + 1e-9);
+    }
+    /* FGSM: exactly clip(x + eps sign(g)); PGD with one full step from x equals it */
+    nnla_attack_config ac = nnla_attack_config_make(0.3, -3.0, 3.0);
+    double xa[B * 4], xb[B * 4];
+    assert_status(nnla_fgsm(net, B, xt, yt, &ac, xa, work, bytes), NNLA_OK);
+    for (size_t i = 0; i < B * 4; i++) {
+        double want = xt[i] + 0.3 * (g[i] > 0 ? 1.0 : g[i] < 0 ? -1.0 : 0.0);
+        want = want < -3 ? -3 : want > 3 ? 3 : want;
+        assert_true(xa[i] == want);
+    }
+    nnla_attack_config one = ac;
+    one.steps = 1, one.step = 0.3, one.random_start = 0;
+    assert_status(nnla_pgd(net, B, xt, yt, &one, xb, work, bytes), NNLA_OK);
+    assert_memory_equal(xa, xb, sizeof xa);
+    /* PGD stays in the ball and the range, with a random start and many steps */
+    ac.lo = -1.0, ac.hi = 1.5, ac.steps = 20, ac.step = 0.05;
+    assert_status(nnla_pgd(net, B, xt, yt, &ac, xb, work, bytes), NNLA_OK);
+    for (size_t i = 0; i < B * 4; i++) {
+        assert_true(xb[i] >= -1.0 && xb[i] <= 1.5);
+        double lo = xt[i] - 0.3 < -1.0 ? -1.0 : xt[i] - 0.3, hi = xt[i] + 0.3 > 1.5 ? 1.5 : xt[i] + 0.3;
+        if (lo <= hi) assert_true(xb[i] >= lo - 1e-15 && xb[i] <= hi + 1e-15);
+    }
+    double pl;
+    assert_status(nnla_input_gradient(net, B, xb, yt, &pl, g, work, bytes), NNLA_OK);
+    /* accuracy under attack: clean first, then non-increasing in eps for FGSM and PGD, and PGD at
+     * least as strong as FGSM here */
+    double clean, prev_f = 1.0, prev_p = 1.0;
+    assert_status(nnla_attack_accuracy(net, xt, yt, NT, NNLA_ATTACK_NONE, NULL, B, &clean, work, bytes), NNLA_OK);
+    assert_true(clean > 0.95);
+    const double eps[] = {0.0, 0.25, 0.5, 1.0, 2.0};
+    for (size_t k = 0; k < sizeof eps / sizeof eps[0]; k++) {
+        nnla_attack_config c = nnla_attack_config_make(eps[k], -10, 10);
+        double af, ap;
+        assert_status(nnla_attack_accuracy(net, xt, yt, NT, NNLA_ATTACK_FGSM, &c, B, &af, work, bytes), NNLA_OK);
+        assert_status(nnla_attack_accuracy(net, xt, yt, NT, NNLA_ATTACK_PGD, &c, B, &ap, work, bytes), NNLA_OK);
+        if (k == 0) assert_true(af == clean && ap == clean);
+        assert_true(af <= prev_f && ap <= prev_p);
+        assert_true(ap <= af);
+        prev_f = af, prev_p = ap;
+    }
+    assert_true(prev_p < 0.5 * clean); /* eps = 2 against blobs 0.5 wide: the attack wins */
+    /* bad input: statuses, outputs untouched */
+    double keep[B * 4];
+    memcpy(keep, xa, sizeof xa);
+    nnla_attack_config bad = ac;
+    bad.eps = -1;
+    assert_status(nnla_fgsm(net, B, xt, yt, &bad, xa, work, bytes), NNLA_EINVAL);
+    bad = ac, bad.lo = 2, bad.hi = 1;
+    assert_status(nnla_pgd(net, B, xt, yt, &bad, xa, work, bytes), NNLA_EINVAL);
+    bad = ac, bad.steps = 0;
+    assert_status(nnla_pgd(net, B, xt, yt, &bad, xa, work, bytes), NNLA_EINVAL);
+    bad = ac, bad.eps = NAN;
+    assert_status(nnla_fgsm(net, B, xt, yt, &bad, xa, work, bytes), NNLA_EINVAL);
+    size_t badl[B];
+    memcpy(badl, yt, sizeof badl);
+    badl[7] = 3;
+    assert_status(nnla_fgsm(net, B, xt, badl, &ac, xa, work, bytes), NNLA_EINVAL);
+    assert_status(nnla_fgsm(net, B, xt, yt, &ac, xa, work, bytes - 1), NNLA_EWORKSPACE);
+    assert_status(nnla_fgsm(net, B, xt, yt, &ac, (double *)work, work, bytes), NNLA_EALIAS);
+    assert_status(nnla_fgsm(net, B + 1, xt, yt, &ac, xa, work, bytes), NNLA_EWORKSPACE);
+    assert_memory_equal(xa, keep, sizeof xa);
+    double acc = -1;
+    assert_status(nnla_attack_accuracy(net, xt, yt, 0, NNLA_ATTACK_FGSM, &ac, B, &acc, work, bytes), NNLA_EDIM);
+    assert_status(nnla_attack_accuracy(net, xt, yt, NT, (nnla_attack_kind)9, &ac, B, &acc, work, bytes), NNLA_EINVAL);
+    assert_true(acc == -1);
+    free(work), free(x), free(xt), free(y), free(yt);
+    nnla_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_converges_and_repeats),
         cmocka_unit_test(test_regression_losses),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_attacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
