@@ -11,6 +11,7 @@
  * one-sample layers 5% slower than their dgemv (docs/performance.md).
  */
 #include <cblas.h>
+#include <omp.h>
 
 #include "internal.h"
 
@@ -32,14 +33,29 @@ nnla_status nnla_dense_forward(nnla_cmat x, nnla_cmat w, const double *b, nnla_a
     if (batch == 1) {
         nnla__dgemv(CblasRowMajor, CblasNoTrans, (int)out, (int)w.cols, 1.0, w.data, (int)w.ld, x.data, 1, 0.0,
                     y.data, 1);
-    } else {
-        nnla__dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)out, (int)x.cols, 1.0, x.data,
-                    (int)x.ld, w.data, (int)w.ld, 0.0, y.data, (int)y.ld);
+        if (b != NULL) nnla__act_bias_rows(act, 1, y.cols, y.data, y.ld, y.data, y.ld, b, 0);
+        if (act.kind != NNLA_ACT_IDENTITY && (b == NULL || nnla_act_is_rowwise(act.kind)))
+            (void)nnla_act_forward(act, yc, y); /* checked above: cannot fail */
+        return NNLA_OK;
     }
-    if (b != NULL) nnla__act_bias_rows(act, y.rows, y.cols, y.data, y.ld, y.data, y.ld, b, 0);
-    if (act.kind != NNLA_ACT_IDENTITY && (b == NULL || nnla_act_is_rowwise(act.kind))) {
-        /* The arguments were checked above: this cannot fail. */
-        (void)nnla_act_forward(act, yc, y);
+    /* The batch's rows split over the caller's threads (docs/guide.md, "Threads"): each thread one
+     * GEMM on its rows (a one-thread GEMM inside the region) and the pass over them. Each row's
+     * arithmetic does not depend on the split. */
+    const int share = nnla__share_begin();
+    const int nt = nnla__threads_for(share, batch, 2.0 * (double)batch * (double)out * (double)x.cols);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        size_t r0, r1;
+        nnla__part(batch, nt > 1 ? omp_get_num_threads() : 1, nt > 1 ? omp_get_thread_num() : 0, &r0, &r1);
+        if (r1 > r0) {
+            nnla_mat yr = nnla_mat_view(y.data + r0 * y.ld, r1 - r0, y.cols, y.ld);
+            nnla__dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)out, (int)x.cols, 1.0,
+                        x.data + r0 * x.ld, (int)x.ld, w.data, (int)w.ld, 0.0, yr.data, (int)y.ld);
+            if (b != NULL) nnla__act_bias_rows(act, yr.rows, yr.cols, yr.data, yr.ld, yr.data, yr.ld, b, 0);
+            if (act.kind != NNLA_ACT_IDENTITY && (b == NULL || nnla_act_is_rowwise(act.kind)))
+                (void)nnla_act_forward(act, nnla_cmat_of(yr), yr); /* checked above: cannot fail */
+        }
     }
+    nnla__share_end();
     return NNLA_OK;
 }

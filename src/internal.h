@@ -105,6 +105,30 @@ int nnla__share_begin(void);
 void nnla__share_end(void);
 int nnla__omp_blas(void);
 
+/* Part i of n items split evenly into t contiguous parts: [*lo, *hi). */
+static inline void nnla__part(size_t n, int t, int i, size_t *lo, size_t *hi)
+{
+    size_t q = n / (size_t)t, r = n % (size_t)t, ui = (size_t)i;
+    *lo = ui * q + (ui < r ? ui : r);
+    *hi = *lo + q + (ui < r ? 1 : 0);
+}
+
+/*
+ * How many threads a loop of `items` independent items costing `flops` in all should use, given
+ * the caller's share: none below NNLA__PAR_MIN_FLOPS per thread (a parallel region costs a few
+ * microseconds), never more threads than items.
+ */
+#ifndef NNLA__PAR_MIN_FLOPS
+#define NNLA__PAR_MIN_FLOPS 2.0e5
+#endif
+static inline int nnla__threads_for(int share, size_t items, double flops)
+{
+    int t = share;
+    if ((size_t)t > items) t = (int)items;
+    while (t > 1 && flops / t < NNLA__PAR_MIN_FLOPS) t--;
+    return t < 1 ? 1 : t;
+}
+
 /* The gate's limit: MAX_THREADS of the loaded OpenBLAS (50 for a single-threaded build). */
 int nnla__blas_gate_limit(void);
 

@@ -39,6 +39,12 @@ typedef struct bench_conv_shape {
 extern const bench_conv_shape bench_conv_shapes[];
 extern const size_t bench_conv_nshapes;
 
+/* Count the process's allocations between begin and end (bench_dense.c replaces malloc and friends):
+ * lib receives those made outside OpenBLAS, blas those made by OpenBLAS's code; -1 and -1 where the
+ * count is not available (AddressSanitizer). */
+void bench_alloc_begin(void);
+void bench_alloc_end(long *lib, long *blas);
+
 /* Commands: each takes argc/argv after the command name and returns a process exit code. */
 int bench_cmd_svd(int argc, char **argv);
 int bench_cmd_eigh(int argc, char **argv);
@@ -50,5 +56,6 @@ int bench_cmd_spectral(int argc, char **argv);
 int bench_cmd_power_sweep(int argc, char **argv);
 int bench_cmd_optim(int argc, char **argv);
 int bench_cmd_gate(int argc, char **argv);
+int bench_cmd_train(int argc, char **argv);
 
 #endif /* NNLA_BENCH_H */

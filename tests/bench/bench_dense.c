@@ -355,6 +355,23 @@ static int bench_net_alloc(int reps)
     return n > 0 || n1 > 0 ? 1 : 0;
 }
 
+void bench_alloc_begin(void)
+{
+#if NNLA_BENCH_COUNT_ALLOCS
+    find_blas_text();
+#endif
+    atomic_store(&allocations, 0);
+    atomic_store(&blas_allocations, 0);
+    atomic_store(&counting, 1);
+}
+
+void bench_alloc_end(long *lib, long *blas)
+{
+    atomic_store(&counting, 0);
+    *lib = NNLA_BENCH_COUNT_ALLOCS ? atomic_load(&allocations) : -1;
+    *blas = NNLA_BENCH_COUNT_ALLOCS ? atomic_load(&blas_allocations) : -1;
+}
+
 int bench_cmd_dense(int argc, char **argv)
 {
     (void)argc;

@@ -22,6 +22,7 @@ static const struct {
     {"dense", bench_cmd_dense, "dense forward vs raw cblas_dgemm / cblas_dgemv"},
     {"optim", bench_cmd_optim, "Adam/AdamW/SGD step on 1e6 parameters vs a triad; losses on 1024 x 10"},
     {"conv", bench_cmd_conv, "conv2d forward vs the im2col GEMMs, its own GEMM calls, direct loops; backward"},
+    {"train", bench_cmd_train, "one epoch of 1437 digits, batch 32, Adam: a CNN and an MLP; step over forward"},
     {"copy", bench_cmd_copy, "glibc memcpy vs a plain loop, 1-64 KiB (why nnla copies with a loop)"},
     {"spectral", bench_cmd_spectral, "power-iteration norm vs values-only SVD (n = 1024); circular-conv singular values"},
     {"power-sweep", bench_cmd_power_sweep, "not timed: how often power iteration stops off by > tol (nearly degenerate)"},
