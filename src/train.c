@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 /*
  * Training: a trainer owns a training context, the gradient block, the optimizer's state and the
  * buffers of one mini-batch, all allocated by nnla_trainer_create(); a step is forward (training
