@@ -1,10 +1,15 @@
 # Sourced by the scripts in cmake/: Debian 12 packages libnnla needs to build and test.
-#   NNLA_DEPS_BUILD: to build the library and its tests.
+#   NNLA_DEPS_BUILD: to build the library and its tests (protobuf-c, its compiler and the ONNX
+#                    schema of libonnx-dev for the optional ONNX module; without them the
+#                    library builds without that module).
 #   NNLA_DEPS_TEST:  extra tools the full test suite uses (fuzzing with clang, NumPy for
 #                    cross-checking .npy files and CLI output, Doxygen for the API reference,
-#                    a de_DE locale to check that number parsing ignores the locale).
-NNLA_DEPS_BUILD="build-essential cmake pkg-config libopenblas-dev liblapacke-dev libcmocka-dev"
-NNLA_DEPS_TEST="clang libclang-rt-14-dev python3 python3-numpy doxygen locales"
+#                    a de_DE locale to check that number parsing ignores the locale, ONNX's
+#                    Python package and its backend test data for the ONNX conformance tests;
+#                    the PyTorch cross-checks also use python3-torch when it is installed).
+NNLA_DEPS_BUILD="build-essential cmake pkg-config libopenblas-dev liblapacke-dev libcmocka-dev
+                 libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
+NNLA_DEPS_TEST="clang libclang-rt-14-dev python3 python3-numpy python3-onnx libonnx-testdata doxygen locales"
 
 # nnla_install_deps PKG...: install the Debian packages that are missing. As root it runs
 # apt-get; otherwise it prints the apt-get line to run and fails.

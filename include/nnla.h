@@ -9,6 +9,7 @@
 #ifndef NNLA_H
 #define NNLA_H
 
+#include "nnla/config.h"
 #include "nnla/status.h"
 #include "nnla/version.h"
 #include "nnla/mat.h"
@@ -21,5 +22,8 @@
 #include "nnla/net.h"
 #include "nnla/npy.h"
 #include "nnla/rng.h"
+#if NNLA_HAVE_ONNX
+#include "nnla/onnx.h"
+#endif
 
 #endif /* NNLA_H */
