@@ -103,4 +103,10 @@ int cli_cmd_pool(const cli_command *cmd, int argc, char **argv);
 extern const char cli_help_svd[], cli_help_eigh[], cli_help_dense[], cli_help_conv2d[], cli_help_act[],
     cli_help_pool[];
 
+#if NNLA_HAVE_ONNX /* cmd_onnx.c, built with the ONNX module */
+int cli_cmd_run(const cli_command *cmd, int argc, char **argv);
+int cli_cmd_convert(const cli_command *cmd, int argc, char **argv);
+extern const char cli_help_run[], cli_help_convert[];
+#endif
+
 #endif /* NNLA_CLI_H */

@@ -18,6 +18,10 @@ static const cli_command commands[] = {
     {"conv2d", cli_cmd_conv2d, "2-D convolution of an NCHW batch (PyTorch layout)", cli_help_conv2d},
     {"act", cli_cmd_act, "apply an activation function (softmax over axis 1, as PyTorch's dim=1)", cli_help_act},
     {"pool", cli_cmd_pool, "max or average pooling of an NCHW batch", cli_help_pool},
+#if NNLA_HAVE_ONNX
+    {"run", cli_cmd_run, "run an ONNX model on a batch of samples (double precision)", cli_help_run},
+    {"convert", cli_cmd_convert, "load an ONNX model and save it in float32 or float64", cli_help_convert},
+#endif
 };
 #define NUM_COMMANDS (sizeof commands / sizeof commands[0])
 
