@@ -46,5 +46,6 @@ int bench_cmd_gemm(int argc, char **argv);
 int bench_cmd_dense(int argc, char **argv);
 int bench_cmd_conv(int argc, char **argv);
 int bench_cmd_copy(int argc, char **argv);
+int bench_cmd_onnx(int argc, char **argv); /* bench_onnx.c, built with the ONNX module */
 
 #endif /* NNLA_BENCH_H */

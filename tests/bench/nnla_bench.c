@@ -22,6 +22,9 @@ static const struct {
     {"dense", bench_cmd_dense, "dense forward vs raw cblas_dgemm / cblas_dgemv"},
     {"conv", bench_cmd_conv, "conv2d forward vs the im2col GEMMs, its own GEMM calls, direct loops"},
     {"copy", bench_cmd_copy, "glibc memcpy vs a plain loop, 1-64 KiB (why nnla copies with a loop)"},
+#if NNLA_HAVE_ONNX
+    {"onnx", bench_cmd_onnx, "ONNX load time (1.15 M parameters) and imported vs hand-built CNN, batch 64"},
+#endif
 };
 
 static void usage(FILE *f)
