@@ -4,12 +4,17 @@
 #                    library builds without that module).
 #   NNLA_DEPS_TEST:  extra tools the full test suite uses (fuzzing with clang, NumPy for
 #                    cross-checking .npy files and CLI output, Doxygen for the API reference,
-#                    a de_DE locale to check that number parsing ignores the locale, ONNX's
+#                    a de_DE locale to check that number parsing ignores the locale,
+#                    libgfortran-12-dev: Debian's static OpenBLAS and LAPACK are Fortran-built,
+#                    so linking a static libnnla (pkg-config --static, the consumer_static
+#                    test) needs -lgfortran, whose libgfortran.so/.a only this package ships,
+#                    for gcc 12, Debian 12's compiler; libgfortran5 has the runtime only; ONNX's
 #                    Python package and its backend test data for the ONNX conformance tests;
 #                    the PyTorch cross-checks also use python3-torch when it is installed).
 NNLA_DEPS_BUILD="build-essential cmake pkg-config libopenblas-dev liblapacke-dev libcmocka-dev
                  libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
-NNLA_DEPS_TEST="clang libclang-rt-14-dev python3 python3-numpy python3-onnx libonnx-testdata doxygen locales"
+NNLA_DEPS_TEST="clang libclang-rt-14-dev python3 python3-numpy python3-onnx libonnx-testdata doxygen locales
+                libgfortran-12-dev"
 
 # nnla_install_deps PKG...: install the Debian packages that are missing. As root it runs
 # apt-get; otherwise it prints the apt-get line to run and fails.

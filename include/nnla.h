@@ -19,9 +19,14 @@
 #include "nnla/dense.h"
 #include "nnla/conv.h"
 #include "nnla/pool.h"
+#include "nnla/norm.h"
 #include "nnla/net.h"
 #include "nnla/npy.h"
 #include "nnla/rng.h"
+#include "nnla/spectral.h"
+#include "nnla/init.h"
+#include "nnla/loss.h"
+#include "nnla/optim.h"
 #if NNLA_HAVE_ONNX
 #include "nnla/onnx.h"
 #endif

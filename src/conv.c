@@ -1,20 +1,28 @@
 /*
- * 2-D convolution by im2col and GEMM, on NCHW batches; im2col and its adjoint col2im.
+ * 2-D convolution by im2col and GEMM, on NCHW batches: the forward pass, the two backward
+ * passes (input gradient, weight and bias gradients), im2col and its adjoint col2im.
  *
- * The forward pass works in chunks of the batch's output columns (image, output pixel):
- * a chunk is either a band of output rows of one image or several whole images. For each
- * chunk and group it builds the column matrix in the workspace, multiplies W_g by it with
- * cblas_dgemm, and runs bias + activation over the result while it is still in cache:
+ * All three passes work through a plan (conv_plan below) that cuts the batch's output columns
+ * (image, output pixel) into chunks: a chunk is either a band of output rows of one image or
+ * several whole images. The plan fixes, for every chunk, the GEMM's inner dimension (kdim), its
+ * column count (cols, fewer only for the last chunk) and the row stride of the column matrix in
+ * the workspace (ldcol); the executors take those from it. Forward, for each chunk and group:
+ *   - build the column matrix in the workspace, multiply W_g by it with cblas_dgemm, and run
+ *     bias + activation over the result while it is still in cache;
  *   - one image (or a band of its rows) per chunk: the GEMM writes straight into the NCHW
  *     output (ldc = out_h*out_w, at the band's column offset) and the pass is in place;
  *   - several whole images per chunk (images of fewer than NNLA_CONV_TARGET_COLS output
  *     pixels, NNLA_CONV_TARGET_COLS_NOSPLIT without the kernel-row split): one wider GEMM
  *     into a scratch block [out/groups][images*out_h*out_w], and the pass copies it into
- *     the images' NCHW planes. The copy costs what the in-place pass
- *     costs, and the wider GEMM runs faster.
+ *     the images' NCHW planes. The copy costs what the in-place pass costs, and the wider
+ *     GEMM runs faster.
+ * Backward, input gradient: col = W_g^T dy_g by one GEMM per chunk (dy of several images
+ * gathered side by side first), then col2im adds col back into dx. Weight gradient: the
+ * forward's column matrix of each chunk, and dW_g += dy_g col^T by one GEMM (K = the chunk's
+ * columns), over the whole batch, group by group.
  * Chunks are sized so the column matrix stays within NNLA_CONV_COL_BYTES (the GEMM wants
- * many columns, the caches want few); a caller workspace below nnla_conv2d_workspace_size()
- * shrinks the bands down to one output row.
+ * many columns, the caches want few); a caller workspace below the preferred size shrinks
+ * the bands down to one output row.
  *
  * Kernel-row split (stride_h 1, enough input channels): the column matrix of a band holds
  * only the rows (channel, kernel column) over the band's padded input rows; kernel row i
@@ -22,7 +30,10 @@
  * accumulating into the output (beta = 1), with the weights repacked per kernel row. im2col
  * writes kernel_h times fewer bytes and the GEMMs, each with in/groups*kernel_w >= 64 inner
  * dimension, run as fast as the single one (measured: within 1-4%). im2col is the part of
- * the convolution that does not scale: BLAS runs on all the cores, im2col on one.
+ * the convolution that does not scale: BLAS runs on all the cores, im2col on one. The
+ * backward passes use the same matrix: the input gradient accumulates kernel_h GEMMs into
+ * the shifted views of it and scatters it back once (col2im of kernel_h times fewer rows),
+ * the weight gradient gets kernel_h GEMMs, one per kernel row, against the shifted views.
  *
  * A 1x1, stride-1, unpadded convolution skips im2col: each image's [in][h*w] block is the
  * column matrix, and the GEMM covers the whole image (up to NNLA_CONV_DIRECT_BYTES of output,
@@ -33,7 +44,7 @@
  * once into a zero-padded row buffer, and every output row of every kernel tap is then one
  * copy (stride 1) from it; otherwise the valid output columns of a tap form one interval
  * computed once, and the run is a zero fill, a copy and a zero fill. No per-element bounds
- * checks either way.
+ * checks either way. col2im adds the same runs back, without a row buffer.
  */
 #include <cblas.h>
 #include <string.h>
@@ -53,6 +64,12 @@
 #ifndef NNLA_CONV_KSPLIT_MIN_K
 #define NNLA_CONV_KSPLIT_MIN_K 64 /* kernel-row split from in/groups*kernel_w >= this */
 #endif
+#ifndef NNLA_CONV_KSPLIT_DATA
+#define NNLA_CONV_KSPLIT_DATA 1 /* the input gradient uses the kernel-row split where it applies */
+#endif
+#ifndef NNLA_CONV_KSPLIT_WEIGHTS
+#define NNLA_CONV_KSPLIT_WEIGHTS 1 /* the weight gradient uses it where it applies */
+#endif
 #ifndef NNLA_CONV_DIRECT_BYTES
 #define NNLA_CONV_DIRECT_BYTES ((size_t)8 << 20) /* 1x1 path: output band per GEMM, bytes */
 #endif
@@ -61,19 +78,21 @@
 
 typedef struct conv_geom {
     size_t c, m, groups, cg, mg; /* channels in/out, groups, per group */
-    size_t kh, kw, sh, sw, ph, pw, dh, dw;
-    size_t h, w, oh, ow; /* input and output image size */
-    size_t hw, p;        /* in_h*in_w, out_h*out_w */
-    size_t kg;           /* rows of one group's column matrix: cg*kh*kw */
-    size_t k;            /* rows of one image's full column matrix: c*kh*kw */
-    int direct;          /* 1x1, stride 1, no padding: the input is the column matrix */
+    size_t kh, kw, sh, sw, dh, dw;
+    size_t pt, pb, pl, pr; /* padding: top, bottom, left, right */
+    size_t h, w, oh, ow;   /* input and output image size */
+    size_t hw, p;          /* in_h*in_w, out_h*out_w */
+    size_t kg;             /* rows of one group's column matrix: cg*kh*kw */
+    size_t k;              /* rows of one image's full column matrix: c*kh*kw */
+    int direct;            /* 1x1, stride 1, no padding: the input is the column matrix */
 } conv_geom;
 
-/* Output length along one axis; NNLA_ESHAPE when the dilated kernel exceeds the padded input. */
-static nnla_status axis_out(size_t in, size_t k, size_t s, size_t pad, size_t dil, size_t *out)
+/* Output length along one axis padded by lo before and hi after; NNLA_ESHAPE when the dilated
+ * kernel exceeds the padded input. */
+static nnla_status axis_out(size_t in, size_t k, size_t s, size_t lo, size_t hi, size_t dil, size_t *out)
 {
     size_t padded, span;
-    if (!nnla__mul(pad, 2, &padded) || !nnla__add(padded, in, &padded)) return NNLA_EOVERFLOW;
+    if (!nnla__add(in, lo, &padded) || !nnla__add(padded, hi, &padded)) return NNLA_EOVERFLOW;
     /* span = dil*(k-1)+1; when it overflows it certainly exceeds the padded input */
     if (!nnla__mul(dil, k - 1, &span) || !nnla__add(span, 1, &span)) return NNLA_ESHAPE;
     if (span > padded) return NNLA_ESHAPE;
@@ -100,23 +119,28 @@ static nnla_status geom_make(const nnla_conv2d_desc *d, size_t in_h, size_t in_w
     t.kw = d->kernel_w;
     t.sh = d->stride_h;
     t.sw = d->stride_w;
-    t.ph = d->pad_h;
-    t.pw = d->pad_w;
+    t.pt = d->pad_top;
+    t.pb = d->pad_bottom;
+    t.pl = d->pad_left;
+    t.pr = d->pad_right;
     t.dh = d->dilation_h;
     t.dw = d->dilation_w;
     t.h = in_h;
     t.w = in_w;
-    NNLA__TRY(axis_out(t.h, t.kh, t.sh, t.ph, t.dh, &t.oh));
-    NNLA__TRY(axis_out(t.w, t.kw, t.sw, t.pw, t.dw, &t.ow));
+    NNLA__TRY(axis_out(t.h, t.kh, t.sh, t.pt, t.pb, t.dh, &t.oh));
+    NNLA__TRY(axis_out(t.w, t.kw, t.sw, t.pl, t.pr, t.dw, &t.ow));
     size_t khw, bytes;
     if (!nnla__mul(t.h, t.w, &t.hw) || !nnla__mul(t.oh, t.ow, &t.p) || !nnla__mul(t.kh, t.kw, &khw) ||
         !nnla__mul(t.cg, khw, &t.kg) || !nnla__mul(t.c, khw, &t.k))
         return NNLA_EOVERFLOW;
-    /* one image's input and full column matrix, in bytes */
+    /* one image's input, output and full column matrix, one weight, in bytes */
     if (!nnla__mul(t.c, t.hw, &bytes) || !nnla__mul(bytes, sizeof(double), &bytes) ||
-        !nnla__mul(t.k, t.p, &bytes) || !nnla__mul(bytes, sizeof(double), &bytes))
+        !nnla__mul(t.m, t.p, &bytes) || !nnla__mul(bytes, sizeof(double), &bytes) ||
+        !nnla__mul(t.k, t.p, &bytes) || !nnla__mul(bytes, sizeof(double), &bytes) ||
+        !nnla__mul(t.m, t.kg, &bytes) || !nnla__mul(bytes, sizeof(double), &bytes))
         return NNLA_EOVERFLOW;
-    t.direct = t.kh == 1 && t.kw == 1 && t.sh == 1 && t.sw == 1 && t.ph == 0 && t.pw == 0;
+    t.direct = t.kh == 1 && t.kw == 1 && t.sh == 1 && t.sw == 1 && t.pt == 0 && t.pb == 0 && t.pl == 0 &&
+               t.pr == 0;
     *g = t;
     return NNLA_OK;
 }
@@ -130,7 +154,7 @@ nnla_conv2d_desc nnla_conv2d_desc_make(size_t in_channels, size_t out_channels, 
     d.kernel_h = kernel_h;
     d.kernel_w = kernel_w;
     d.stride_h = d.stride_w = 1;
-    d.pad_h = d.pad_w = 0;
+    d.pad_top = d.pad_bottom = d.pad_left = d.pad_right = 0;
     d.dilation_h = d.dilation_w = 1;
     d.groups = 1;
     return d;
@@ -149,19 +173,27 @@ nnla_status nnla_conv2d_output_size(const nnla_conv2d_desc *d, size_t in_h, size
 
 /* ------------------------------------------------------------------ the plan */
 
+/* The three passes: what a plan's workspace holds depends on the pass. */
+typedef enum { OP_FORWARD, OP_BACKWARD_DATA, OP_BACKWARD_WEIGHTS } conv_op;
+
 /*
- * How nnla_conv2d_forward() cuts the batch (not the direct 1x1 path, which needs no
- * workspace and cuts each image into column bands itself). Three kinds:
- *   PLAN_MULTI   nimg > 1 whole images per chunk, their column matrices side by side, one GEMM
- *                into the scratch block `tmp`, copied out by the bias + activation pass;
- *   PLAN_BANDS   bands of `rows` output rows of one image, one GEMM straight into y;
+ * How a pass cuts the batch (not the direct 1x1 path, which needs no workspace). Three kinds:
+ *   PLAN_MULTI   nimg > 1 whole images per chunk, their column matrices side by side, one GEMM;
+ *                the scratch block `tmp` [out/groups][cols] holds the forward's GEMM result
+ *                (copied out by the bias + activation pass), or the backward passes' dy of
+ *                those images gathered side by side;
+ *   PLAN_BANDS   bands of `rows` output rows of one image, one GEMM straight from/into y or dy;
  *   PLAN_KSPLIT  (stride_h 1) bands of one image whose column matrix holds only the kernel
  *                columns: row c*kw + j, over the band's rows + (kh-1)*dh padded input rows.
  *                Kernel row i is then the same matrix shifted by i*dh*ow columns, so the
  *                convolution is kh accumulating GEMMs over it with the weights repacked per
- *                kernel row (wrep[i][m][c*kw + j] = w[m][c][i][j]): kh times fewer bytes of
+ *                kernel row (wrep[i][m][c*kw + j] = w[m][c][i][j]; for the weight gradient,
+ *                wrep accumulates the gradient in that layout): kh times fewer bytes of
  *                im2col, and GEMMs that lose nothing measurable once in_channels/groups*kw >=
  *                NNLA_CONV_KSPLIT_MIN_K.
+ * The executors take the chunk's GEMM dimensions from the plan: kdim (inner dimension of the
+ * forward, rows of the column matrix), cols (columns of a full chunk; the last chunk may have
+ * fewer) and ldcol (row stride of the column matrix).
  */
 typedef enum { PLAN_MULTI, PLAN_BANDS, PLAN_KSPLIT } plan_kind;
 
@@ -169,16 +201,16 @@ typedef struct conv_plan {
     plan_kind kind;
     size_t nimg;              /* whole images per chunk (PLAN_MULTI), else 1 */
     size_t rows;              /* output rows per chunk (out_h for PLAN_MULTI) */
-    size_t cols;              /* GEMM columns per chunk: nimg*p, or rows*ow */
-    size_t kdim;              /* GEMM inner dimension: kg, or cg*kw for PLAN_KSPLIT */
+    size_t cols;              /* GEMM columns of a full chunk: nimg*p, or rows*ow */
+    size_t kdim;              /* rows of the column matrix: kg, or cg*kw for PLAN_KSPLIT */
     size_t ldcol;             /* row stride of the column matrix */
     size_t ncol, ntmp, nwrep; /* doubles of the column matrix, scratch block, repacked weights */
-    size_t prows;             /* rows of the horizontally padded input buffer (0: none, pad_w == 0) */
+    size_t prows;             /* rows of the horizontally padded input buffer (0: none) */
     size_t bytes;             /* workspace it needs */
 } conv_plan;
 
-/* Padded row length: in_w + 2 pad_w (fits size_t: checked by geom_make). */
-static size_t padded_w(const conv_geom *g) { return g->w + 2 * g->pw; }
+/* Padded row length: in_w + pad_left + pad_right (fits size_t: checked by geom_make). */
+static size_t padded_w(const conv_geom *g) { return g->w + g->pl + g->pr; }
 
 /* Input rows a band of `rows` output rows reads, at most the image's height. */
 static size_t band_in_rows(const conv_geom *g, size_t rows)
@@ -194,7 +226,7 @@ static int ksplit_ok(const conv_geom *g)
 }
 
 /* Fill a plan's sizes for `nimg` images or `rows` rows per chunk; 0 on overflow. */
-static int plan_sizes(const conv_geom *g, plan_kind kind, size_t nimg, size_t rows, conv_plan *pl)
+static int plan_sizes(const conv_geom *g, conv_op op, plan_kind kind, size_t nimg, size_t rows, conv_plan *pl)
 {
     size_t t, total = 0, span = rows; /* span: padded input rows of the column matrix (KSPLIT) */
     pl->kind = kind;
@@ -215,7 +247,7 @@ static int plan_sizes(const conv_geom *g, plan_kind kind, size_t nimg, size_t ro
     pl->nwrep = 0;
     if (kind == PLAN_KSPLIT && !nnla__mul(g->mg, g->kg, &pl->nwrep)) return 0;
     pl->prows = 0;
-    if (g->pw > 0) {
+    if (op != OP_BACKWARD_DATA && g->pl + g->pr > 0) { /* col2im needs no row buffer */
         if (kind == PLAN_KSPLIT)
             pl->prows = span < g->h ? span : g->h;
         else
@@ -231,10 +263,10 @@ static int plan_sizes(const conv_geom *g, plan_kind kind, size_t nimg, size_t ro
 }
 
 /* Whether a plan's sizes are valid, fit `avail` bytes and BLAS's int. */
-static int plan_fits(const conv_geom *g, plan_kind kind, size_t nimg, size_t rows, size_t avail,
+static int plan_fits(const conv_geom *g, conv_op op, plan_kind kind, size_t nimg, size_t rows, size_t avail,
                      conv_plan *pl)
 {
-    return plan_sizes(g, kind, nimg, rows, pl) && pl->bytes <= avail && nnla__fits_int(pl->cols) &&
+    return plan_sizes(g, op, kind, nimg, rows, pl) && pl->bytes <= avail && nnla__fits_int(pl->cols) &&
            nnla__fits_int(pl->ldcol) && nnla__fits_int(pl->kdim);
 }
 
@@ -246,23 +278,33 @@ static size_t even_out(size_t n, size_t most)
 }
 
 /* Bands of one image: the most rows up to `most` that fit, evened out; 0 when one row does not fit. */
-static size_t fit_rows(const conv_geom *g, plan_kind kind, size_t most, size_t avail, conv_plan *pl)
+static size_t fit_rows(const conv_geom *g, conv_op op, plan_kind kind, size_t most, size_t avail,
+                       conv_plan *pl)
 {
-    if (!plan_fits(g, kind, 1, 1, avail, pl)) return 0;
+    if (!plan_fits(g, op, kind, 1, 1, avail, pl)) return 0;
     size_t lo = 1, hi = most; /* lo fits */
-    if (plan_fits(g, kind, 1, hi, avail, pl)) {
+    if (plan_fits(g, op, kind, 1, hi, avail, pl)) {
         lo = hi;
     } else {
         while (hi - lo > 1) { /* hi does not fit; bytes grow with rows */
             size_t mid = lo + (hi - lo) / 2;
-            if (plan_fits(g, kind, 1, mid, avail, pl))
+            if (plan_fits(g, op, kind, 1, mid, avail, pl))
                 lo = mid;
             else
                 hi = mid;
         }
     }
     size_t rows = even_out(g->oh, lo);
-    return plan_fits(g, kind, 1, rows, avail, pl) ? rows : 0;
+    return plan_fits(g, op, kind, 1, rows, avail, pl) ? rows : 0;
+}
+
+/* The smallest plan: one output row of one group's plain column matrix per chunk. */
+static nnla_status plan_min(const conv_geom *g, conv_op op, conv_plan *pl)
+{
+    if (!plan_sizes(g, op, PLAN_BANDS, 1, 1, pl)) return NNLA_EOVERFLOW;
+    if (!nnla__fits_int(pl->cols) || !nnla__fits_int(pl->ldcol) || !nnla__fits_int(pl->kdim))
+        return NNLA_EOVERFLOW;
+    return NNLA_OK;
 }
 
 /*
@@ -271,12 +313,10 @@ static size_t fit_rows(const conv_geom *g, plan_kind kind, size_t most, size_t a
  * column matrix under NNLA_CONV_COL_BYTES; a smaller workspace gets fewer images, then
  * thinner bands, down to one output row of the plain im2col. NNLA_EWORKSPACE below that.
  */
-static nnla_status plan_make(const conv_geom *g, size_t batch, size_t avail, conv_plan *pl)
+static nnla_status plan_make(const conv_geom *g, conv_op op, size_t batch, size_t avail, conv_plan *pl)
 {
     conv_plan one;
-    if (!plan_sizes(g, PLAN_BANDS, 1, 1, &one)) return NNLA_EOVERFLOW;
-    if (!nnla__fits_int(one.cols) || !nnla__fits_int(one.ldcol) || !nnla__fits_int(one.kdim))
-        return NNLA_EOVERFLOW;
+    NNLA__TRY(plan_min(g, op, &one));
     if (avail < one.bytes) return NNLA_EWORKSPACE;
 
     /* Several images per chunk when one image is narrower than the target. The target is
@@ -295,29 +335,34 @@ static nnla_status plan_make(const conv_geom *g, size_t batch, size_t avail, con
             nimg = NNLA_CONV_COL_BYTES / per;
         if (nimg > 1) nimg = even_out(batch, nimg);
         for (; nimg > 1; nimg--)
-            if (plan_fits(g, PLAN_MULTI, nimg, 0, avail, pl)) return NNLA_OK;
+            if (plan_fits(g, op, PLAN_MULTI, nimg, 0, avail, pl)) return NNLA_OK;
     }
     /* Bands of one image. */
     plan_kind kinds[2] = {PLAN_KSPLIT, PLAN_BANDS};
-    for (int k = ksplit_ok(g) ? 0 : 1; k < 2; k++) {
+    const int ks = ksplit_ok(g) && (op == OP_FORWARD || (op == OP_BACKWARD_DATA ? NNLA_CONV_KSPLIT_DATA
+                                                                                 : NNLA_CONV_KSPLIT_WEIGHTS));
+    for (int k = ks ? 0 : 1; k < 2; k++) {
         size_t per_row = (kinds[k] == PLAN_KSPLIT ? g->cg * g->kw : g->kg) * g->ow * sizeof(double);
         size_t most = NNLA_CONV_COL_BYTES / per_row; /* per_row <= one.bytes: no overflow */
         if (most < 1) most = 1;
         if (most > g->oh) most = g->oh;
-        if (fit_rows(g, kinds[k], most, avail, pl) > 0) return NNLA_OK;
+        if (fit_rows(g, op, kinds[k], most, avail, pl) > 0) return NNLA_OK;
     }
-    return NNLA_EWORKSPACE; /* cannot happen: one row of PLAN_BANDS fits */
+    /* Unreachable: one row of PLAN_BANDS (`one`) fits and fit_rows() accepts it. */
+    return NNLA_EINTERNAL;
 }
 
 /* Check the GEMM dimensions that do not depend on the plan. */
 static nnla_status check_blas_dims(const conv_geom *g)
 {
-    if (!nnla__fits_int(g->mg) || !nnla__fits_int(g->kg) || !nnla__fits_int(g->p)) return NNLA_EOVERFLOW;
+    if (!nnla__fits_int(g->mg) || !nnla__fits_int(g->kg) || !nnla__fits_int(g->p) || !nnla__fits_int(g->cg))
+        return NNLA_EOVERFLOW;
     return NNLA_OK;
 }
 
-nnla_status nnla_conv2d_workspace_size(const nnla_conv2d_desc *d, size_t batch, size_t in_h, size_t in_w,
-                                       size_t *bytes)
+/* The workspace queries of the three passes. */
+static nnla_status ws_size(const nnla_conv2d_desc *d, conv_op op, size_t batch, size_t in_h, size_t in_w,
+                           size_t *bytes)
 {
     if (d == NULL || bytes == NULL) return NNLA_ENULL;
     conv_geom g;
@@ -329,12 +374,12 @@ nnla_status nnla_conv2d_workspace_size(const nnla_conv2d_desc *d, size_t batch, 
         return NNLA_OK;
     }
     conv_plan pl;
-    NNLA__TRY(plan_make(&g, batch, SIZE_MAX, &pl));
+    NNLA__TRY(plan_make(&g, op, batch, SIZE_MAX, &pl));
     *bytes = pl.bytes;
     return NNLA_OK;
 }
 
-nnla_status nnla_conv2d_workspace_min(const nnla_conv2d_desc *d, size_t in_h, size_t in_w, size_t *bytes)
+static nnla_status ws_min(const nnla_conv2d_desc *d, conv_op op, size_t in_h, size_t in_w, size_t *bytes)
 {
     if (d == NULL || bytes == NULL) return NNLA_ENULL;
     conv_geom g;
@@ -345,16 +390,51 @@ nnla_status nnla_conv2d_workspace_min(const nnla_conv2d_desc *d, size_t in_h, si
         return NNLA_OK;
     }
     conv_plan one;
-    if (!plan_sizes(&g, PLAN_BANDS, 1, 1, &one)) return NNLA_EOVERFLOW;
+    NNLA__TRY(plan_min(&g, op, &one));
     *bytes = one.bytes;
     return NNLA_OK;
+}
+
+nnla_status nnla_conv2d_workspace_size(const nnla_conv2d_desc *d, size_t batch, size_t in_h, size_t in_w,
+                                       size_t *bytes)
+{
+    return ws_size(d, OP_FORWARD, batch, in_h, in_w, bytes);
+}
+
+nnla_status nnla_conv2d_workspace_min(const nnla_conv2d_desc *d, size_t in_h, size_t in_w, size_t *bytes)
+{
+    return ws_min(d, OP_FORWARD, in_h, in_w, bytes);
+}
+
+nnla_status nnla_conv2d_backward_data_workspace_size(const nnla_conv2d_desc *d, size_t batch, size_t in_h,
+                                                     size_t in_w, size_t *bytes)
+{
+    return ws_size(d, OP_BACKWARD_DATA, batch, in_h, in_w, bytes);
+}
+
+nnla_status nnla_conv2d_backward_data_workspace_min(const nnla_conv2d_desc *d, size_t in_h, size_t in_w,
+                                                    size_t *bytes)
+{
+    return ws_min(d, OP_BACKWARD_DATA, in_h, in_w, bytes);
+}
+
+nnla_status nnla_conv2d_backward_weights_workspace_size(const nnla_conv2d_desc *d, size_t batch, size_t in_h,
+                                                        size_t in_w, size_t *bytes)
+{
+    return ws_size(d, OP_BACKWARD_WEIGHTS, batch, in_h, in_w, bytes);
+}
+
+nnla_status nnla_conv2d_backward_weights_workspace_min(const nnla_conv2d_desc *d, size_t in_h, size_t in_w,
+                                                       size_t *bytes)
+{
+    return ws_min(d, OP_BACKWARD_WEIGHTS, in_h, in_w, bytes);
 }
 
 /* ------------------------------------------------------------------ im2col kernels */
 
 /*
  * The output positions o in [0, out) whose input index o*s + off - pad lies in [0, n):
- * the interval [*lo, *hi). n + 2 pad does not overflow (checked by geom_make).
+ * the interval [*lo, *hi). n + pad does not overflow (checked by geom_make).
  */
 static void valid_range(size_t out, size_t n, size_t s, size_t pad, size_t off, size_t *lo, size_t *hi)
 {
@@ -364,6 +444,19 @@ static void valid_range(size_t out, size_t n, size_t s, size_t pad, size_t off, 
     if (l > h) l = h;
     *lo = l;
     *hi = h;
+}
+
+/* valid_range() of kernel row i, clipped to the band [oy0, oy1): oy0 <= *lo <= *hi <= oy1. */
+static void band_range(const conv_geom *g, size_t i, size_t oy0, size_t oy1, size_t *lo, size_t *hi)
+{
+    size_t ylo, yhi;
+    valid_range(g->oh, g->h, g->sh, g->pt, i * g->dh, &ylo, &yhi);
+    if (ylo < oy0) ylo = oy0;
+    if (ylo > oy1) ylo = oy1;
+    if (yhi > oy1) yhi = oy1;
+    if (yhi < ylo) yhi = ylo;
+    *lo = ylo;
+    *hi = yhi;
 }
 
 static inline void zero_run(double *d, size_t n)
@@ -384,24 +477,24 @@ static inline void copy_run(double *dst, const double *src, size_t n, size_t s)
 /*
  * Column matrix of channels [0, nc) of one image x (planes of h*w), output rows [oy0, oy1):
  * row (c*kh + i)*kw + j of col (row stride ldc) holds, at column (oy - oy0)*ow + ox, the
- * input x[c][oy*sh - ph + i*dh][ox*sw - pw + j*dw] or 0 outside the image.
+ * input x[c][oy*sh - pt + i*dh][ox*sw - pl + j*dw] or 0 outside the image.
  *
- * pbuf, when not NULL (pad_w > 0), has room for band_in_rows(oy1 - oy0) rows of padded_w():
- * each channel's input rows are first copied there between pad_w zeros on either side, so
- * each run of the column matrix is then a plain copy with no edge handling. Without it the
- * valid columns of each kernel tap are computed and the edges zero-filled. Rows of the
+ * pbuf, when not NULL (pad_left or pad_right > 0), has room for band_in_rows(oy1 - oy0) rows of
+ * padded_w(): each channel's input rows are first copied there between pad_left and pad_right
+ * zeros, so each run of the column matrix is then a plain copy with no edge handling. Without it
+ * the valid columns of each kernel tap are computed and the edges zero-filled. Rows of the
  * column matrix are written in order (channel, then kernel tap), and each channel's input
  * is read while it is in cache.
  */
 static void im2col_rows(const conv_geom *g, const double *x, size_t nc, size_t oy0, size_t oy1, double *col,
                         size_t ldc, double *pbuf)
 {
-    const size_t ow = g->ow, w = g->w, sw = g->sw, pw = g->pw;
-    const int padded = pbuf != NULL && pw > 0;
+    const size_t ow = g->ow, w = g->w, sw = g->sw, pl = g->pl;
+    const int padded = pbuf != NULL && g->pl + g->pr > 0;
     /* the input rows [r0, r1) the band reads, clipped to the image */
-    size_t r0 = oy0 * g->sh > g->ph ? oy0 * g->sh - g->ph : 0;
+    size_t r0 = oy0 * g->sh > g->pt ? oy0 * g->sh - g->pt : 0;
     size_t r1 = (oy1 - 1) * g->sh + (g->kh - 1) * g->dh + 1; /* padded row index, exclusive */
-    r1 = r1 > g->ph ? r1 - g->ph : 0;
+    r1 = r1 > g->pt ? r1 - g->pt : 0;
     if (r1 > g->h) r1 = g->h;
     const size_t wp = padded_w(g);
     for (size_t c = 0; c < nc; c++) {
@@ -412,9 +505,9 @@ static void im2col_rows(const conv_geom *g, const double *x, size_t nc, size_t o
         if (padded) {
             for (size_t r = r0; r < r1; r++) {
                 double *prow = pbuf + (r - r0) * wp;
-                zero_run(prow, pw);
-                nnla__copy(prow + pw, xc + r * w, w);
-                zero_run(prow + pw + w, pw);
+                zero_run(prow, pl);
+                nnla__copy(prow + pl, xc + r * w, w);
+                zero_run(prow + pl + w, g->pr);
             }
             base = pbuf;
             stride = wp;
@@ -422,22 +515,17 @@ static void im2col_rows(const conv_geom *g, const double *x, size_t nc, size_t o
         }
         for (size_t i = 0; i < g->kh; i++) {
             size_t ylo, yhi;
-            valid_range(g->oh, g->h, g->sh, g->ph, i * g->dh, &ylo, &yhi);
-            /* clip to the band: oy0 <= ylo <= yhi <= oy1 */
-            if (ylo < oy0) ylo = oy0;
-            if (ylo > oy1) ylo = oy1;
-            if (yhi > oy1) yhi = oy1;
-            if (yhi < ylo) yhi = ylo;
+            band_range(g, i, oy0, oy1, &ylo, &yhi);
             for (size_t j = 0; j < g->kw; j++) {
                 double *dst = col + ((c * g->kh + i) * g->kw + j) * ldc;
                 size_t xlo = 0, xhi = ow, off = j * g->dw;
-                if (!padded) valid_range(ow, w, sw, pw, off, &xlo, &xhi);
+                if (!padded) valid_range(ow, w, sw, pl, off, &xlo, &xhi);
                 if (ylo == yhi || xlo == xhi) { /* the whole band of this tap reads padding */
                     zero_run(dst, (oy1 - oy0) * ow);
                     continue;
                 }
-                if (!padded) off = xlo * sw + off - pw; /* input column of output column xlo */
-                const double *src = base + (ylo * g->sh + i * g->dh - g->ph - row0) * stride + off;
+                if (!padded) off = xlo * sw + off - pl; /* input column of output column xlo */
+                const double *src = base + (ylo * g->sh + i * g->dh - g->pt - row0) * stride + off;
                 const size_t step = g->sh * stride;
                 zero_run(dst, (ylo - oy0) * ow);
                 dst += (ylo - oy0) * ow;
@@ -458,24 +546,30 @@ static void im2col_rows(const conv_geom *g, const double *x, size_t nc, size_t o
     }
 }
 
-/* The adjoint of im2col_rows() over all output rows: x += col scattered back (x planes of h*w). */
-static void col2im_add(const conv_geom *g, const double *col, size_t nc, double *x)
+/*
+ * The adjoint of im2col_rows(): x += the column matrix of output rows [oy0, oy1) of channels
+ * [0, nc) (row stride ldc, column (oy - oy0)*ow + ox) added back where im2col took it from
+ * (x planes of h*w; entries that came from padding are dropped). Channel by channel, so each
+ * plane of x takes all its kernel taps while it is in cache.
+ */
+static void col2im_add(const conv_geom *g, const double *col, size_t ldc, size_t nc, size_t oy0, size_t oy1,
+                       double *x)
 {
-    const size_t ow = g->ow, w = g->w, sw = g->sw, ldc = g->p;
-    for (size_t i = 0; i < g->kh; i++) {
-        size_t ylo, yhi;
-        valid_range(g->oh, g->h, g->sh, g->ph, i * g->dh, &ylo, &yhi);
-        for (size_t j = 0; j < g->kw; j++) {
-            size_t xlo, xhi;
-            valid_range(ow, w, sw, g->pw, j * g->dw, &xlo, &xhi);
-            if (xlo == xhi || ylo == yhi) continue; /* this tap only ever reads padding */
-            size_t xoff = xlo * sw + j * g->dw - g->pw;
-            size_t nrun = xhi - xlo;
-            for (size_t c = 0; c < nc; c++) {
-                const double *src = col + ((c * g->kh + i) * g->kw + j) * ldc + ylo * ow + xlo;
-                double *xc = x + c * g->hw;
+    const size_t ow = g->ow, w = g->w, sw = g->sw;
+    for (size_t c = 0; c < nc; c++) {
+        double *xc = x + c * g->hw;
+        for (size_t i = 0; i < g->kh; i++) {
+            size_t ylo, yhi;
+            band_range(g, i, oy0, oy1, &ylo, &yhi);
+            if (ylo == yhi) continue; /* this kernel row only reads padding in the band */
+            for (size_t j = 0; j < g->kw; j++) {
+                size_t xlo, xhi;
+                valid_range(ow, w, sw, g->pl, j * g->dw, &xlo, &xhi);
+                if (xlo == xhi) continue;
+                const size_t xoff = xlo * sw + j * g->dw - g->pl, nrun = xhi - xlo;
+                const double *src = col + ((c * g->kh + i) * g->kw + j) * ldc + (ylo - oy0) * ow + xlo;
                 for (size_t oy = ylo; oy < yhi; oy++, src += ow) {
-                    double *dst = xc + (oy * g->sh + i * g->dh - g->ph) * w + xoff;
+                    double *dst = xc + (oy * g->sh + i * g->dh - g->pt) * w + xoff;
                     if (sw == 1) {
                         for (size_t t = 0; t < nrun; t++) dst[t] += src[t];
                     } else {
@@ -504,8 +598,44 @@ nnla_status nnla_col2im(const nnla_conv2d_desc *d, size_t in_h, size_t in_w, con
     NNLA__TRY(geom_make(d, in_h, in_w, &g));
     if (nnla__overlap(col, g.k * g.p * sizeof(double), x, g.c * g.hw * sizeof(double))) return NNLA_EALIAS;
     memset(x, 0, g.c * g.hw * sizeof *x);
-    col2im_add(&g, col, g.c, x);
+    col2im_add(&g, col, g.p, g.c, 0, g.oh, x);
     return NNLA_OK;
+}
+
+/* The geometry of the kernel-row split's column matrix: plain im2col with one kernel row, over
+ * the padded input rows (output row r of it is padded input row r, input row r - pad_top). */
+static conv_geom ksplit_geom(const conv_geom *g)
+{
+    conv_geom rg = *g;
+    rg.kh = 1;
+    rg.dh = 1;
+    rg.oh = g->h + g->pt + g->pb;
+    return rg;
+}
+
+/* Padded input rows the kernel-row split's column matrix covers for output rows [oy0, oy1). */
+static size_t ksplit_span(const conv_geom *g, size_t oy0, size_t oy1) { return oy1 - oy0 + (g->kh - 1) * g->dh; }
+
+/* wrep[i][m][c*kw + j] = wg[m][c][i][j]: one group's weights split by kernel row. */
+static void repack_rows(const conv_geom *g, const double *wg, double *wrep)
+{
+    const size_t kp = g->cg * g->kw;
+    for (size_t i = 0; i < g->kh; i++)
+        for (size_t m = 0; m < g->mg; m++)
+            for (size_t c = 0; c < g->cg; c++)
+                nnla__copy(wrep + (i * g->mg + m) * kp + c * g->kw, wg + ((m * g->cg + c) * g->kh + i) * g->kw,
+                           g->kw);
+}
+
+/* The inverse: wg[m][c][i][j] = wrep[i][m][c*kw + j]. */
+static void unpack_rows(const conv_geom *g, const double *wrep, double *wg)
+{
+    const size_t kp = g->cg * g->kw;
+    for (size_t i = 0; i < g->kh; i++)
+        for (size_t m = 0; m < g->mg; m++)
+            for (size_t c = 0; c < g->cg; c++)
+                nnla__copy(wg + ((m * g->cg + c) * g->kh + i) * g->kw, wrep + (i * g->mg + m) * kp + c * g->kw,
+                           g->kw);
 }
 
 /* ------------------------------------------------------------------ bias + activation */
@@ -530,7 +660,7 @@ static void planes_act(nnla_act act, size_t rows, size_t p, double *y)
     nnla__act_forward_nchw(act, 1, rows, p, y, y);
 }
 
-/* ------------------------------------------------------------------ forward */
+/* ------------------------------------------------------------------ GEMM calls */
 
 /* out[mg][n] (ldo) = A [mg][k] (lda) x B [k][n] (ldb) + beta out: one GEMM, or a GEMV for one
  * output channel. */
@@ -538,12 +668,85 @@ static void group_gemm(size_t mg, size_t k, const double *a, size_t lda, const d
                        size_t n, double beta, double *out, size_t ldo)
 {
     if (mg == 1) {
-        cblas_dgemv(CblasRowMajor, CblasTrans, (int)k, (int)n, 1.0, b, (int)ldb, a, 1, beta, out, 1);
+        nnla__dgemv(CblasRowMajor, CblasTrans, (int)k, (int)n, 1.0, b, (int)ldb, a, 1, beta, out, 1);
     } else {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mg, (int)n, (int)k, 1.0, a, (int)lda, b,
+        nnla__dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mg, (int)n, (int)k, 1.0, a, (int)lda, b,
                     (int)ldb, beta, out, (int)ldo);
     }
 }
+
+/* out[k][n] (ldo) = A^T B + beta out, A [mg][k] (lda), B [mg][n] (ldb): the input gradient's GEMM. */
+static void gemm_tn(size_t k, size_t n, size_t mg, const double *a, size_t lda, const double *b, size_t ldb,
+                    double beta, double *out, size_t ldo)
+{
+    nnla__dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)n, (int)mg, 1.0, a, (int)lda, b, (int)ldb,
+                beta, out, (int)ldo);
+}
+
+/* out[mg][k] (ldo) = A B^T + beta out, A [mg][n] (lda), B [k][n] (ldb): the weight gradient's GEMM,
+ * a GEMV for one output channel. */
+static void gemm_nt(size_t mg, size_t k, size_t n, const double *a, size_t lda, const double *b, size_t ldb,
+                    double beta, double *out, size_t ldo)
+{
+    if (mg == 1) {
+        nnla__dgemv(CblasRowMajor, CblasNoTrans, (int)k, (int)n, 1.0, b, (int)ldb, a, 1, beta, out, 1);
+    } else {
+        nnla__dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mg, (int)k, (int)n, 1.0, a, (int)lda, b,
+                    (int)ldb, beta, out, (int)ldo);
+    }
+}
+
+/* tmp[r][i*p + t] (ldt) = dy[n0 + i][q*mg + r][t] for i < ni: the dy of several images side by side. */
+static void gather_dy(const conv_geom *g, const double *dy, size_t n0, size_t ni, size_t q, double *tmp,
+                      size_t ldt)
+{
+    for (size_t r = 0; r < g->mg; r++)
+        for (size_t i = 0; i < ni; i++)
+            nnla__copy(tmp + r * ldt + i * g->p, dy + ((n0 + i) * g->m + q * g->mg + r) * g->p, g->p);
+}
+
+/* ------------------------------------------------------------------ the workspace */
+
+/* Workspace pieces of a plan. */
+typedef struct conv_ws {
+    double *col, *tmp, *wrep, *pbuf;
+} conv_ws;
+
+/* Carve a plan's pieces out of the caller's workspace (of at least pl->bytes). */
+static nnla_status ws_carve(const conv_geom *g, const conv_plan *pl, void *work, size_t work_size, conv_ws *ws)
+{
+    nnla__arena ar = {(unsigned char *)work, work_size};
+    ws->col = nnla__arena_take(&ar, pl->ncol * sizeof(double));
+    ws->tmp = pl->ntmp ? nnla__arena_take(&ar, pl->ntmp * sizeof(double)) : NULL;
+    ws->wrep = pl->nwrep ? nnla__arena_take(&ar, pl->nwrep * sizeof(double)) : NULL;
+    ws->pbuf = pl->prows ? nnla__arena_take(&ar, pl->prows * padded_w(g) * sizeof(double)) : NULL;
+    /* Unreachable: plan_sizes() counted these pieces with their alignment slack. */
+    if (ws->col == NULL || (pl->ntmp && ws->tmp == NULL) || (pl->nwrep && ws->wrep == NULL) ||
+        (pl->prows && ws->pbuf == NULL))
+        return NNLA_EINTERNAL;
+    return NNLA_OK;
+}
+
+/* ------------------------------------------------------------------ argument checks */
+
+/* Bytes of a batch's input, output and of the weights; NNLA_EOVERFLOW when one overflows. */
+static nnla_status batch_bytes(const conv_geom *g, size_t batch, size_t *xb, size_t *yb, size_t *wb)
+{
+    if (batch == 0) return NNLA_EDIM;
+    if (!nnla__mul(batch, g->c * g->hw * sizeof(double), xb) || !nnla__mul(batch, g->m * g->p, yb) ||
+        !nnla__mul(*yb, sizeof(double), yb))
+        return NNLA_EOVERFLOW;
+    *wb = g->m * g->kg * sizeof(double); /* checked by geom_make */
+    return NNLA_OK;
+}
+
+/* Whether the buffer [p, p+n) is given and overlaps [q, q+m). */
+static int overlaps(const void *p, size_t n, const void *q, size_t m)
+{
+    return p != NULL && q != NULL && nnla__overlap(p, n, q, m);
+}
+
+/* ------------------------------------------------------------------ forward */
 
 /* 1x1, stride 1, no padding: each image's [c][h*w] block is the column matrix. */
 static void forward_direct(const conv_geom *g, size_t batch, const double *x, const double *w,
@@ -570,77 +773,57 @@ static void forward_direct(const conv_geom *g, size_t batch, const double *x, co
     }
 }
 
-/* Workspace pieces of a plan. */
-typedef struct conv_ws {
-    double *col, *tmp, *wrep, *pbuf;
-} conv_ws;
-
 /* Several whole images per GEMM (PLAN_MULTI). */
 static void forward_multi(const conv_geom *g, const conv_plan *pl, size_t batch, const double *x,
                           const double *w, const double *bias, nnla_act act, double *y, const conv_ws *ws)
 {
     const size_t p = g->p;
     for (size_t n0 = 0; n0 < batch; n0 += pl->nimg) {
-        size_t ni = batch - n0 < pl->nimg ? batch - n0 : pl->nimg, cols = ni * p;
+        const size_t ni = batch - n0 < pl->nimg ? batch - n0 : pl->nimg, ncols = ni * p;
         for (size_t q = 0; q < g->groups; q++) {
             for (size_t i = 0; i < ni; i++)
                 im2col_rows(g, x + ((n0 + i) * g->c + q * g->cg) * g->hw, g->cg, 0, g->oh, ws->col + i * p,
-                            cols, ws->pbuf);
-            group_gemm(g->mg, g->kg, w + q * g->mg * g->kg, g->kg, ws->col, cols, cols, 0.0, ws->tmp, cols);
+                            pl->ldcol, ws->pbuf);
+            group_gemm(g->mg, pl->kdim, w + q * g->mg * g->kg, g->kg, ws->col, pl->ldcol, ncols, 0.0, ws->tmp,
+                       pl->cols);
             const double *bg = bias != NULL ? bias + q * g->mg : NULL;
             for (size_t i = 0; i < ni; i++) {
                 double *yg = y + ((n0 + i) * g->m + q * g->mg) * p;
-                bias_act(act, bg, g->mg, p, ws->tmp + i * p, cols, yg, p);
+                bias_act(act, bg, g->mg, p, ws->tmp + i * p, pl->cols, yg, p);
             }
         }
         for (size_t i = 0; i < ni; i++) planes_act(act, g->m, p, y + (n0 + i) * g->m * p);
     }
 }
 
-/* wrep[i][m][c*kw + j] = wg[m][c][i][j]: one group's weights split by kernel row. */
-static void repack_rows(const conv_geom *g, const double *wg, double *wrep)
-{
-    const size_t kp = g->cg * g->kw;
-    for (size_t i = 0; i < g->kh; i++)
-        for (size_t m = 0; m < g->mg; m++)
-            for (size_t c = 0; c < g->cg; c++)
-                nnla__copy(wrep + (i * g->mg + m) * kp + c * g->kw, wg + ((m * g->cg + c) * g->kh + i) * g->kw,
-                           g->kw);
-}
-
 /* Bands of output rows of one image, straight into y (PLAN_BANDS and PLAN_KSPLIT). */
 static void forward_bands(const conv_geom *g, const conv_plan *pl, size_t batch, const double *x,
                           const double *w, const double *bias, nnla_act act, double *y, const conv_ws *ws)
 {
-    const size_t p = g->p, ow = g->ow;
+    const size_t p = g->p, ow = g->ow, kd = pl->kdim, ld = pl->ldcol;
     const int ks = pl->kind == PLAN_KSPLIT;
-    /* KSPLIT: the column matrix is plain im2col with one kernel row over padded input rows */
-    conv_geom rg = *g;
-    rg.kh = 1;
-    rg.dh = 1;
-    rg.oh = g->h + 2 * g->ph;
+    const conv_geom rg = ksplit_geom(g);
     size_t repacked = SIZE_MAX; /* the group whose weights wrep holds */
     for (size_t n = 0; n < batch; n++) {
         for (size_t oy = 0; oy < g->oh; oy += pl->rows) {
-            size_t oy1 = g->oh - oy < pl->rows ? g->oh : oy + pl->rows, cols = (oy1 - oy) * ow;
+            const size_t oy1 = g->oh - oy < pl->rows ? g->oh : oy + pl->rows, ncols = (oy1 - oy) * ow;
             for (size_t q = 0; q < g->groups; q++) {
                 const double *xg = x + (n * g->c + q * g->cg) * g->hw, *wg = w + q * g->mg * g->kg;
                 double *yb = y + (n * g->m + q * g->mg) * p + oy * ow;
                 if (ks) {
-                    size_t span = (oy1 - oy) + (g->kh - 1) * g->dh, ld = span * ow, kp = g->cg * g->kw;
                     if (repacked != q) {
                         repack_rows(g, wg, ws->wrep);
                         repacked = q;
                     }
-                    im2col_rows(&rg, xg, g->cg, oy, oy + span, ws->col, ld, ws->pbuf);
+                    im2col_rows(&rg, xg, g->cg, oy, oy + ksplit_span(g, oy, oy1), ws->col, ld, ws->pbuf);
                     for (size_t i = 0; i < g->kh; i++)
-                        group_gemm(g->mg, kp, ws->wrep + i * g->mg * kp, kp, ws->col + i * g->dh * ow, ld,
-                                   cols, i ? 1.0 : 0.0, yb, p);
+                        group_gemm(g->mg, kd, ws->wrep + i * g->mg * kd, kd, ws->col + i * g->dh * ow, ld, ncols,
+                                   i ? 1.0 : 0.0, yb, p);
                 } else {
-                    im2col_rows(g, xg, g->cg, oy, oy1, ws->col, cols, ws->pbuf);
-                    group_gemm(g->mg, g->kg, wg, g->kg, ws->col, cols, cols, 0.0, yb, p);
+                    im2col_rows(g, xg, g->cg, oy, oy1, ws->col, ld, ws->pbuf);
+                    group_gemm(g->mg, kd, wg, g->kg, ws->col, ld, ncols, 0.0, yb, p);
                 }
-                bias_act(act, bias != NULL ? bias + q * g->mg : NULL, g->mg, cols, yb, p, yb, p);
+                bias_act(act, bias != NULL ? bias + q * g->mg : NULL, g->mg, ncols, yb, p, yb, p);
             }
         }
         planes_act(act, g->m, p, y + n * g->m * p);
@@ -655,19 +838,13 @@ nnla_status nnla_conv2d_forward(const nnla_conv2d_desc *d, size_t batch, size_t 
         return NNLA_ENULL;
     conv_geom g;
     NNLA__TRY(geom_make(d, in_h, in_w, &g));
-    if (batch == 0) return NNLA_EDIM;
-    size_t xb, yb, wb, bb = 0;
-    if (!nnla__mul(batch, g.c * g.hw * sizeof(double), &xb) || !nnla__mul(batch, g.m, &yb) ||
-        !nnla__mul(yb, g.p, &yb) || !nnla__mul(yb, sizeof(double), &yb) || !nnla__mul(g.m, g.kg, &wb) ||
-        !nnla__mul(wb, sizeof(double), &wb) || !nnla__mul(g.m, sizeof(double), &bb))
-        return NNLA_EOVERFLOW;
+    size_t xb, yb, wb, bb = g.m * sizeof(double);
+    NNLA__TRY(batch_bytes(&g, batch, &xb, &yb, &wb));
     NNLA__TRY(check_blas_dims(&g));
     NNLA__TRY(nnla_act_check(act));
-    if (nnla__overlap(y, yb, x, xb) || nnla__overlap(y, yb, w, wb) ||
-        (bias != NULL && nnla__overlap(y, yb, bias, bb)) ||
-        (work != NULL && (nnla__overlap(work, work_size, x, xb) || nnla__overlap(work, work_size, w, wb) ||
-                          nnla__overlap(work, work_size, y, yb) ||
-                          (bias != NULL && nnla__overlap(work, work_size, bias, bb)))))
+    if (nnla__overlap(y, yb, x, xb) || nnla__overlap(y, yb, w, wb) || overlaps(bias, bb, y, yb) ||
+        overlaps(work, work_size, x, xb) || overlaps(work, work_size, w, wb) || overlaps(work, work_size, y, yb) ||
+        overlaps(work, work_size, bias, bb))
         return NNLA_EALIAS;
 
     if (g.direct) {
@@ -675,19 +852,213 @@ nnla_status nnla_conv2d_forward(const nnla_conv2d_desc *d, size_t batch, size_t 
         return NNLA_OK;
     }
     conv_plan pl;
-    NNLA__TRY(plan_make(&g, batch, work_size, &pl));
-    nnla__arena ar = {(unsigned char *)work, work_size};
     conv_ws ws;
-    ws.col = nnla__arena_take(&ar, pl.ncol * sizeof(double));
-    ws.tmp = pl.ntmp ? nnla__arena_take(&ar, pl.ntmp * sizeof(double)) : NULL;
-    ws.wrep = pl.nwrep ? nnla__arena_take(&ar, pl.nwrep * sizeof(double)) : NULL;
-    ws.pbuf = pl.prows ? nnla__arena_take(&ar, pl.prows * padded_w(&g) * sizeof(double)) : NULL;
-    if (ws.col == NULL || (pl.ntmp && ws.tmp == NULL) || (pl.nwrep && ws.wrep == NULL) ||
-        (pl.prows && ws.pbuf == NULL))
-        return NNLA_EWORKSPACE; /* cannot happen: plan_make() counted these pieces */
+    NNLA__TRY(plan_make(&g, OP_FORWARD, batch, work_size, &pl));
+    NNLA__TRY(ws_carve(&g, &pl, work, work_size, &ws));
     if (pl.kind == PLAN_MULTI)
         forward_multi(&g, &pl, batch, x, w, bias, act, y, &ws);
     else
         forward_bands(&g, &pl, batch, x, w, bias, act, y, &ws);
+    return NNLA_OK;
+}
+
+/* ------------------------------------------------------------------ backward: input gradient */
+
+/* 1x1, stride 1, no padding: dx_g = W_g^T dy_g per image and group, straight into dx. */
+static void backward_data_direct(const conv_geom *g, size_t batch, const double *dy, const double *w, double *dx)
+{
+    for (size_t n = 0; n < batch; n++)
+        for (size_t q = 0; q < g->groups; q++)
+            gemm_tn(g->cg, g->p, g->mg, w + q * g->mg * g->kg, g->kg, dy + (n * g->m + q * g->mg) * g->p, g->p,
+                    0.0, dx + (n * g->c + q * g->cg) * g->p, g->p);
+}
+
+/* Several whole images per GEMM: their dy side by side in tmp, col = W_g^T tmp, col2im per image. */
+static void backward_data_multi(const conv_geom *g, const conv_plan *pl, size_t batch, const double *dy,
+                                const double *w, double *dx, const conv_ws *ws)
+{
+    const size_t p = g->p;
+    for (size_t q = 0; q < g->groups; q++) {
+        const double *wg = w + q * g->mg * g->kg;
+        for (size_t n0 = 0; n0 < batch; n0 += pl->nimg) {
+            const size_t ni = batch - n0 < pl->nimg ? batch - n0 : pl->nimg;
+            gather_dy(g, dy, n0, ni, q, ws->tmp, pl->cols);
+            gemm_tn(pl->kdim, ni * p, g->mg, wg, g->kg, ws->tmp, pl->cols, 0.0, ws->col, pl->ldcol);
+            for (size_t i = 0; i < ni; i++) {
+                double *dxg = dx + ((n0 + i) * g->c + q * g->cg) * g->hw;
+                memset(dxg, 0, g->cg * g->hw * sizeof *dxg);
+                col2im_add(g, ws->col + i * p, pl->ldcol, g->cg, 0, g->oh, dxg);
+            }
+        }
+    }
+}
+
+/*
+ * Bands of output rows of one image (PLAN_BANDS, PLAN_KSPLIT): col = W_g^T dy_band, then col2im
+ * of the band. With the kernel-row split, kernel row i's GEMM adds W_i^T dy_band into the view of
+ * the kernel-column matrix shifted by i*dh*ow columns, and one col2im of that matrix (kh times
+ * fewer rows) follows.
+ */
+static void backward_data_bands(const conv_geom *g, const conv_plan *pl, size_t batch, const double *dy,
+                                const double *w, double *dx, const conv_ws *ws)
+{
+    const size_t p = g->p, ow = g->ow, kd = pl->kdim, ld = pl->ldcol;
+    const int ks = pl->kind == PLAN_KSPLIT;
+    const conv_geom rg = ksplit_geom(g);
+    for (size_t q = 0; q < g->groups; q++) {
+        const double *wg = w + q * g->mg * g->kg;
+        if (ks) repack_rows(g, wg, ws->wrep);
+        for (size_t n = 0; n < batch; n++) {
+            double *dxg = dx + (n * g->c + q * g->cg) * g->hw;
+            memset(dxg, 0, g->cg * g->hw * sizeof *dxg);
+            for (size_t oy = 0; oy < g->oh; oy += pl->rows) {
+                const size_t oy1 = g->oh - oy < pl->rows ? g->oh : oy + pl->rows, ncols = (oy1 - oy) * ow;
+                const double *dyb = dy + (n * g->m + q * g->mg) * p + oy * ow;
+                if (ks) {
+                    const size_t span = ksplit_span(g, oy, oy1);
+                    for (size_t r = 0; r < kd; r++) zero_run(ws->col + r * ld + ncols, span * ow - ncols);
+                    for (size_t i = 0; i < g->kh; i++)
+                        gemm_tn(kd, ncols, g->mg, ws->wrep + i * g->mg * kd, kd, dyb, p, i ? 1.0 : 0.0,
+                                ws->col + i * g->dh * ow, ld);
+                    col2im_add(&rg, ws->col, ld, g->cg, oy, oy + span, dxg);
+                } else {
+                    gemm_tn(kd, ncols, g->mg, wg, g->kg, dyb, p, 0.0, ws->col, ld);
+                    col2im_add(g, ws->col, ld, g->cg, oy, oy1, dxg);
+                }
+            }
+        }
+    }
+}
+
+nnla_status nnla_conv2d_backward_data(const nnla_conv2d_desc *d, size_t batch, size_t in_h, size_t in_w,
+                                      const double *dy, const double *w, double *dx, void *work, size_t work_size)
+{
+    if (d == NULL || dy == NULL || w == NULL || dx == NULL || (work == NULL && work_size > 0)) return NNLA_ENULL;
+    conv_geom g;
+    NNLA__TRY(geom_make(d, in_h, in_w, &g));
+    size_t xb, yb, wb;
+    NNLA__TRY(batch_bytes(&g, batch, &xb, &yb, &wb));
+    NNLA__TRY(check_blas_dims(&g));
+    if (nnla__overlap(dx, xb, dy, yb) || nnla__overlap(dx, xb, w, wb) || overlaps(work, work_size, dy, yb) ||
+        overlaps(work, work_size, w, wb) || overlaps(work, work_size, dx, xb))
+        return NNLA_EALIAS;
+
+    if (g.direct) {
+        backward_data_direct(&g, batch, dy, w, dx);
+        return NNLA_OK;
+    }
+    conv_plan pl;
+    conv_ws ws;
+    NNLA__TRY(plan_make(&g, OP_BACKWARD_DATA, batch, work_size, &pl));
+    NNLA__TRY(ws_carve(&g, &pl, work, work_size, &ws));
+    if (pl.kind == PLAN_MULTI)
+        backward_data_multi(&g, &pl, batch, dy, w, dx, &ws);
+    else
+        backward_data_bands(&g, &pl, batch, dy, w, dx, &ws);
+    return NNLA_OK;
+}
+
+/* ------------------------------------------------------------------ backward: weight gradient */
+
+/* 1x1, stride 1, no padding: dW_g = sum over images of dy_g x_g^T. */
+static void backward_weights_direct(const conv_geom *g, size_t batch, const double *x, const double *dy,
+                                    double *dw)
+{
+    for (size_t q = 0; q < g->groups; q++)
+        for (size_t n = 0; n < batch; n++)
+            gemm_nt(g->mg, g->cg, g->p, dy + (n * g->m + q * g->mg) * g->p, g->p, x + (n * g->c + q * g->cg) * g->p,
+                    g->p, n ? 1.0 : 0.0, dw + q * g->mg * g->kg, g->kg);
+}
+
+/* Several whole images per GEMM: their column matrices and their dy side by side. */
+static void backward_weights_multi(const conv_geom *g, const conv_plan *pl, size_t batch, const double *x,
+                                   const double *dy, double *dw, const conv_ws *ws)
+{
+    const size_t p = g->p;
+    for (size_t q = 0; q < g->groups; q++) {
+        for (size_t n0 = 0; n0 < batch; n0 += pl->nimg) {
+            const size_t ni = batch - n0 < pl->nimg ? batch - n0 : pl->nimg;
+            for (size_t i = 0; i < ni; i++)
+                im2col_rows(g, x + ((n0 + i) * g->c + q * g->cg) * g->hw, g->cg, 0, g->oh, ws->col + i * p,
+                            pl->ldcol, ws->pbuf);
+            gather_dy(g, dy, n0, ni, q, ws->tmp, pl->cols);
+            gemm_nt(g->mg, pl->kdim, ni * p, ws->tmp, pl->cols, ws->col, pl->ldcol, n0 ? 1.0 : 0.0,
+                    dw + q * g->mg * g->kg, g->kg);
+        }
+    }
+}
+
+/* Bands of output rows of one image: dW_g += dy_band col^T; with the kernel-row split, one GEMM per
+ * kernel row against the shifted view, accumulated in wrep's layout and unpacked per group. */
+static void backward_weights_bands(const conv_geom *g, const conv_plan *pl, size_t batch, const double *x,
+                                   const double *dy, double *dw, const conv_ws *ws)
+{
+    const size_t p = g->p, ow = g->ow, kd = pl->kdim, ld = pl->ldcol;
+    const int ks = pl->kind == PLAN_KSPLIT;
+    const conv_geom rg = ksplit_geom(g);
+    for (size_t q = 0; q < g->groups; q++) {
+        double *dwg = dw + q * g->mg * g->kg;
+        double beta = 0.0; /* the first GEMM of the group overwrites */
+        for (size_t n = 0; n < batch; n++) {
+            const double *xg = x + (n * g->c + q * g->cg) * g->hw;
+            for (size_t oy = 0; oy < g->oh; oy += pl->rows, beta = 1.0) {
+                const size_t oy1 = g->oh - oy < pl->rows ? g->oh : oy + pl->rows, ncols = (oy1 - oy) * ow;
+                const double *dyb = dy + (n * g->m + q * g->mg) * p + oy * ow;
+                if (ks) {
+                    im2col_rows(&rg, xg, g->cg, oy, oy + ksplit_span(g, oy, oy1), ws->col, ld, ws->pbuf);
+                    for (size_t i = 0; i < g->kh; i++)
+                        gemm_nt(g->mg, kd, ncols, dyb, p, ws->col + i * g->dh * ow, ld, beta,
+                                ws->wrep + i * g->mg * kd, kd);
+                } else {
+                    im2col_rows(g, xg, g->cg, oy, oy1, ws->col, ld, ws->pbuf);
+                    gemm_nt(g->mg, kd, ncols, dyb, p, ws->col, ld, beta, dwg, g->kg);
+                }
+            }
+        }
+        if (ks) unpack_rows(g, ws->wrep, dwg);
+    }
+}
+
+/* db[m] = the sum of dy over the batch and the pixels of output channel m. */
+static void bias_grad(const conv_geom *g, size_t batch, const double *dy, double *db)
+{
+    for (size_t m = 0; m < g->m; m++) {
+        double s = 0.0;
+        for (size_t n = 0; n < batch; n++) {
+            const double *r = dy + (n * g->m + m) * g->p;
+            for (size_t t = 0; t < g->p; t++) s += r[t];
+        }
+        db[m] = s;
+    }
+}
+
+nnla_status nnla_conv2d_backward_weights(const nnla_conv2d_desc *d, size_t batch, size_t in_h, size_t in_w,
+                                         const double *x, const double *dy, double *dw, double *db, void *work,
+                                         size_t work_size)
+{
+    if (d == NULL || x == NULL || dy == NULL || dw == NULL || (work == NULL && work_size > 0)) return NNLA_ENULL;
+    conv_geom g;
+    NNLA__TRY(geom_make(d, in_h, in_w, &g));
+    size_t xb, yb, wb, bb = g.m * sizeof(double);
+    NNLA__TRY(batch_bytes(&g, batch, &xb, &yb, &wb));
+    NNLA__TRY(check_blas_dims(&g));
+    if (nnla__overlap(dw, wb, x, xb) || nnla__overlap(dw, wb, dy, yb) || overlaps(db, bb, x, xb) ||
+        overlaps(db, bb, dy, yb) || overlaps(db, bb, dw, wb) || overlaps(work, work_size, x, xb) ||
+        overlaps(work, work_size, dy, yb) || overlaps(work, work_size, dw, wb) || overlaps(work, work_size, db, bb))
+        return NNLA_EALIAS;
+
+    if (g.direct) {
+        backward_weights_direct(&g, batch, x, dy, dw);
+    } else {
+        conv_plan pl;
+        conv_ws ws;
+        NNLA__TRY(plan_make(&g, OP_BACKWARD_WEIGHTS, batch, work_size, &pl));
+        NNLA__TRY(ws_carve(&g, &pl, work, work_size, &ws));
+        if (pl.kind == PLAN_MULTI)
+            backward_weights_multi(&g, &pl, batch, x, dy, dw, &ws);
+        else
+            backward_weights_bands(&g, &pl, batch, x, dy, dw, &ws);
+    }
+    if (db != NULL) bias_grad(&g, batch, dy, db);
     return NNLA_OK;
 }

@@ -30,10 +30,10 @@ nnla_status nnla_dense_forward(nnla_cmat x, nnla_cmat w, const double *b, nnla_a
 
     size_t batch = x.rows, out = w.rows;
     if (batch == 1) {
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)out, (int)w.cols, 1.0, w.data, (int)w.ld, x.data, 1, 0.0,
+        nnla__dgemv(CblasRowMajor, CblasNoTrans, (int)out, (int)w.cols, 1.0, w.data, (int)w.ld, x.data, 1, 0.0,
                     y.data, 1);
     } else {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)out, (int)x.cols, 1.0, x.data,
+        nnla__dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)out, (int)x.cols, 1.0, x.data,
                     (int)x.ld, w.data, (int)w.ld, 0.0, y.data, (int)y.ld);
     }
     if (b != NULL) nnla__act_bias_rows(act, y.rows, y.cols, y.data, y.ld, y.data, y.ld, b, 0);

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "nnla.h"
 
 /* Return the status of an expression when it is not NNLA_OK. */
@@ -37,6 +39,62 @@ static inline int nnla__fits_int(size_t n) { return n <= (size_t)INT_MAX; }
 
 /* Check a view (as nnla_mat_check) and that rows, cols and ld fit BLAS's int. */
 nnla_status nnla__check_blas_view(nnla_cmat m);
+
+/*
+ * The gate around OpenBLAS (src/blas.c): at most nnla__blas_gate_limit() threads are inside
+ * OpenBLAS at once, since Debian's OpenBLAS 0.3.21 prints and then crashes when more threads
+ * than its buffer table holds call it together. Bracket every BLAS or LAPACK call, or a run of
+ * them, on the calling thread:
+ *
+ *     nnla__blas_enter();
+ *     cblas_dgemm(...);            (or LAPACKE_*_work, cblas_dgemv, several calls in a row)
+ *     nnla__blas_leave();
+ *
+ * Every enter is matched by exactly one leave on the same thread, on every path (no return in
+ * between). Brackets may nest (a thread already inside passes straight through), so a bracketed
+ * run may call nnla_gemm and friends. Below the limit the cost is one atomic increment and one
+ * decrement; over it a thread waits on a condition variable until another leaves.
+ */
+void nnla__blas_enter(void);
+void nnla__blas_leave(void);
+
+/*
+ * Gated CBLAS calls: the same arguments as cblas_*, each bracketed by the gate. Modules call these
+ * instead of cblas_* directly (LAPACK calls are bracketed by NNLA__GATED), so that every entry
+ * into OpenBLAS passes the gate.
+ */
+#define NNLA__GATED(stmt)                                                                          \
+    do {                                                                                           \
+        nnla__blas_enter();                                                                        \
+        stmt;                                                                                      \
+        nnla__blas_leave();                                                                        \
+    } while (0)
+static inline void nnla__dgemm(CBLAS_ORDER o, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k,
+                               double alpha, const double *a, int lda, const double *b, int ldb, double beta,
+                               double *c, int ldc)
+{
+    NNLA__GATED(cblas_dgemm(o, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
+}
+static inline void nnla__dgemv(CBLAS_ORDER o, CBLAS_TRANSPOSE t, int m, int n, double alpha, const double *a,
+                               int lda, const double *x, int incx, double beta, double *y, int incy)
+{
+    NNLA__GATED(cblas_dgemv(o, t, m, n, alpha, a, lda, x, incx, beta, y, incy));
+}
+static inline double nnla__ddot(int n, const double *x, int incx, const double *y, int incy)
+{
+    double r;
+    NNLA__GATED(r = cblas_ddot(n, x, incx, y, incy));
+    return r;
+}
+static inline double nnla__dnrm2(int n, const double *x, int incx)
+{
+    double r;
+    NNLA__GATED(r = cblas_dnrm2(n, x, incx));
+    return r;
+}
+
+/* The gate's limit: MAX_THREADS of the loaded OpenBLAS (50 for a single-threaded build). */
+int nnla__blas_gate_limit(void);
 
 /* Whether every entry of the view is finite (no NaN, no Inf). */
 int nnla__all_finite(nnla_cmat m);

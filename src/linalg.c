@@ -10,7 +10,9 @@
  * the same matrix: only the triangle flips (our lower triangle is LAPACK's upper).
  *
  * Every argument is checked here, before LAPACK is called, so OpenBLAS's xerbla (which prints)
- * is never reached, and a failed call leaves the outputs untouched.
+ * is never reached, and a failed call leaves the outputs untouched. Every LAPACK and BLAS call is
+ * bracketed by nnla__blas_enter()/nnla__blas_leave(), the gate that bounds how many threads are
+ * inside OpenBLAS at once (src/blas.c).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -123,13 +125,18 @@ static nnla_status svd_sizes(nnla_svd_job job, size_t m, size_t n, svd_plan *p)
 
     double q = 0.0, dummy[1] = {0.0};
     lapack_int idummy[1] = {0}, lw_sdd, lw_svd;
-    lapack_int info = LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, p->jobz, p->lm, p->ln, dummy, lda, dummy, dummy,
-                                          ldu, dummy, ldvt, &q, -1, idummy);
+    lapack_int info;
+    nnla__blas_enter();
+    info = LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, p->jobz, p->lm, p->ln, dummy, lda, dummy, dummy, ldu, dummy,
+                               ldvt, &q, -1, idummy);
+    nnla__blas_leave();
     if (info != 0) return NNLA_ELAPACK;
     if (!lwork_from_query(q, 1, &lw_sdd)) return NNLA_EOVERFLOW;
     q = 0.0;
+    nnla__blas_enter();
     info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, p->jobuv, p->jobuv, p->lm, p->ln, dummy, lda, dummy, dummy,
                                ldu, dummy, ldvt, &q, -1);
+    nnla__blas_leave();
     if (info != 0) return NNLA_ELAPACK;
     if (!lwork_from_query(q, 1, &lw_svd)) return NNLA_EOVERFLOW;
     p->lwork = lw_sdd > lw_svd ? lw_sdd : lw_svd;
@@ -203,8 +210,11 @@ static nnla_status svd_run(nnla_svd_job job, const svd_plan *p, nnla_cmat a, dou
     lapack_int ldu = vectors ? (lapack_int)vt.ld : 1, ldvt = vectors ? (lapack_int)u.ld : 1;
 
     pack_rows(a, acopy);
-    lapack_int info = LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, p->jobz, p->lm, p->ln, acopy, p->lm, s, lu, ldu,
-                                          lvt, ldvt, w, p->lwork, iw);
+    lapack_int info;
+    nnla__blas_enter();
+    info = LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, p->jobz, p->lm, p->ln, acopy, p->lm, s, lu, ldu, lvt, ldvt, w,
+                               p->lwork, iw);
+    nnla__blas_leave();
     if (info < 0) return NNLA_ELAPACK;
     if (info == 0) {
         if (driver) *driver = NNLA_SVD_DRIVER_GESDD;
@@ -212,8 +222,10 @@ static nnla_status svd_run(nnla_svd_job job, const svd_plan *p, nnla_cmat a, dou
     }
     /* dgesdd did not converge: start again from A with QR iteration. */
     pack_rows(a, acopy);
+    nnla__blas_enter();
     info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, p->jobuv, p->jobuv, p->lm, p->ln, acopy, p->lm, s, lu, ldu,
                                lvt, ldvt, w, p->lwork);
+    nnla__blas_leave();
     if (info < 0) return NNLA_ELAPACK;
     if (info > 0) return NNLA_ENOCONV;
     if (driver) *driver = NNLA_SVD_DRIVER_GESVD;
@@ -267,8 +279,10 @@ static nnla_status eigh_sizes(nnla_eigh_job job, size_t n, eigh_plan *p)
     p->jobz = job == NNLA_EIGH_VECTORS ? 'V' : 'N';
     double q = 0.0, dummy[1] = {0.0};
     lapack_int iq = 0;
-    lapack_int info =
-        LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, p->jobz, 'U', p->n, dummy, p->n, dummy, &q, -1, &iq, -1);
+    lapack_int info;
+    nnla__blas_enter();
+    info = LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, p->jobz, 'U', p->n, dummy, p->n, dummy, &q, -1, &iq, -1);
+    nnla__blas_leave();
     if (info != 0) return NNLA_ELAPACK;
     if (!lwork_from_query(q, 1, &p->lwork) || iq < 1) return NNLA_EOVERFLOW;
     p->liwork = iq;
@@ -378,8 +392,10 @@ static nnla_status eigh_run(nnla_eigh_job job, const eigh_plan *p, nnla_cmat a, 
         lda = p->n;
     }
     /* Our lower triangle (i >= j, row-major) is the upper triangle of the column-major view. */
-    lapack_int info =
-        LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, p->jobz, 'U', p->n, mat, lda, w, wk, p->lwork, iw, p->liwork);
+    lapack_int info;
+    nnla__blas_enter();
+    info = LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, p->jobz, 'U', p->n, mat, lda, w, wk, p->lwork, iw, p->liwork);
+    nnla__blas_leave();
     if (info < 0) return NNLA_ELAPACK;
     if (info > 0) return NNLA_ENOCONV;
     /* LAPACK left eigenvector i in column i of the column-major view, i.e. in row i of v: make it
@@ -492,8 +508,10 @@ nnla_status nnla_spectral_reconstruct(const double *w, nnla_cmat v, size_t k, nn
     }
 
     /* A_k = (U_k diag(lambda)) U_k^T: one GEMM. */
+    nnla__blas_enter();
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)k, 1.0, scaled, (int)k, vk,
                 (int)k, 0.0, a.data, (int)a.ld);
+    nnla__blas_leave();
     /* Exact symmetry: the lower triangle, mirrored. */
     for (size_t i = 1; i < n; i++)
         for (size_t j = 0; j < i; j++) a.data[j * a.ld + i] = a.data[i * a.ld + j];

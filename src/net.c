@@ -261,55 +261,10 @@ static nnla_status fwd_conv(const layer *l, const fwd_args *a)
     return nnla_act_forward_nchw(l->act, a->batch, l->out[0], l->out[1] * l->out[2], a->pre, a->y);
 }
 
-/* MERGE-TODO: stand-ins for the module functions of the `modules` branch (nnla_pool2d_forward_argmax,
- * nnla_batchnorm_forward); replaced by the module calls when it lands. */
-static nnla_status tmp_pool_argmax(const nnla_pool2d_desc *d, size_t batch, size_t ch, size_t h, size_t w,
-                                   const double *x, double *y, uint32_t *am)
-{
-    size_t oh, ow;
-    NNLA__TRY(nnla_pool2d_output_size(d, h, w, &oh, &ow));
-    NNLA__TRY(nnla_pool2d_forward(d, batch, ch, h, w, x, y));
-    for (size_t pl = 0; pl < batch * ch; pl++)
-        for (size_t o = 0; o < oh * ow; o++) {
-            const double *xp = x + pl * h * w;
-            double v = y[pl * oh * ow + o];
-            size_t oy = o / ow, ox = o % ow;
-            uint32_t k = 0;
-            for (size_t i = 0; i < d->kernel_h; i++)
-                for (size_t j = 0; j < d->kernel_w; j++) {
-                    long iy = (long)(oy * d->stride_h + i) - (long)d->pad_h;
-                    long ix = (long)(ox * d->stride_w + j) - (long)d->pad_w;
-                    if (iy < 0 || ix < 0 || iy >= (long)h || ix >= (long)w) continue;
-                    size_t q = (size_t)iy * w + (size_t)ix;
-                    if (xp[q] == v || (v != v && xp[q] != xp[q])) {
-                        k = (uint32_t)q;
-                        i = d->kernel_h;
-                        break;
-                    }
-                }
-            am[pl * oh * ow + o] = k;
-        }
-    return NNLA_OK;
-}
-
-static nnla_status tmp_bn(size_t batch, size_t ch, size_t plane, const double *x, const double *g,
-                          const double *b, const double *m, const double *v, double eps, double *y)
-{
-    for (size_t n = 0; n < batch; n++)
-        for (size_t c = 0; c < ch; c++) {
-            double sc = g[c] / sqrt(v[c] + eps);
-            for (size_t q = 0; q < plane; q++) {
-                size_t i = (n * ch + c) * plane + q;
-                y[i] = (x[i] - m[c]) * sc + b[c];
-            }
-        }
-    return NNLA_OK;
-}
-
 static nnla_status fwd_pool(const layer *l, const fwd_args *a)
 {
     if (a->argmax != NULL && l->pool.kind == NNLA_POOL_MAX)
-        return tmp_pool_argmax(&l->pool, a->batch, l->in[0], l->in[1], l->in[2], a->x, a->y, a->argmax);
+        return nnla_pool2d_forward_argmax(&l->pool, a->batch, l->in[0], l->in[1], l->in[2], a->x, a->y, a->argmax);
     return nnla_pool2d_forward(&l->pool, a->batch, l->in[0], l->in[1], l->in[2], a->x, a->y);
 }
 
@@ -325,7 +280,7 @@ static nnla_status fwd_act(const layer *l, const fwd_args *a)
 
 static nnla_status fwd_bn(const layer *l, const fwd_args *a)
 {
-    return tmp_bn(a->batch, l->in[0], l->in[1] * l->in[2], a->x, a->w, a->b, a->rm, a->rv,
+    return nnla_batchnorm_forward(a->batch, l->in[0], l->in[1] * l->in[2], a->x, a->rm, a->rv, a->w, a->b,
                                   l->eps, a->y);
 }
 

@@ -215,8 +215,20 @@ static int key_index(const unsigned char *s, size_t n)
     return -1;
 }
 
-/* The descr of a float64/float32 array; 0 when it is some other (or an unknown) dtype. */
-static int parse_descr(const unsigned char *s, size_t n, nnla_npy_dtype *dtype, int *big_endian)
+/* The element types read: descr type code, item size, dtype. */
+static const struct {
+    char code[3];
+    unsigned char size;
+    nnla_npy_dtype dtype;
+} npy_types[] = {
+    {"f8", 8, NNLA_NPY_FLOAT64}, {"f4", 4, NNLA_NPY_FLOAT32}, {"i1", 1, NNLA_NPY_INT8},
+    {"i2", 2, NNLA_NPY_INT16},   {"i4", 4, NNLA_NPY_INT32},   {"i8", 8, NNLA_NPY_INT64},
+    {"u1", 1, NNLA_NPY_UINT8},   {"u2", 2, NNLA_NPY_UINT16},  {"u4", 4, NNLA_NPY_UINT32},
+    {"u8", 8, NNLA_NPY_UINT64},  {"b1", 1, NNLA_NPY_BOOL},
+};
+
+/* The descr of an array we read; 0 when it is some other (or an unknown) dtype. */
+static int parse_descr(const unsigned char *s, size_t n, nnla_npy_dtype *dtype, int *big_endian, size_t *item)
 {
     int big = !host_is_little_endian(); /* no order character, '=' and '|': the host's order */
     if (n > 0 && (s[0] == '<' || s[0] == '>' || s[0] == '=' || s[0] == '|')) {
@@ -225,20 +237,33 @@ static int parse_descr(const unsigned char *s, size_t n, nnla_npy_dtype *dtype, 
         s++;
         n--;
     }
-    if (n == 2 && s[0] == 'f' && s[1] == '8') *dtype = NNLA_NPY_FLOAT64;
-    else if (n == 2 && s[0] == 'f' && s[1] == '4') *dtype = NNLA_NPY_FLOAT32;
-    else return 0;
-    *big_endian = big;
-    return 1;
+    if (n != 2) return 0;
+    for (size_t i = 0; i < sizeof npy_types / sizeof npy_types[0]; i++)
+        if (s[0] == (unsigned char)npy_types[i].code[0] && s[1] == (unsigned char)npy_types[i].code[1]) {
+            *dtype = npy_types[i].dtype;
+            *item = npy_types[i].size;
+            *big_endian = big;
+            return 1;
+        }
+    return 0;
 }
 
-/* The dict: { key: value, ... } with an optional trailing comma, then only whitespace. */
-static nnla_status parse_dict(const unsigned char *text, size_t len, nnla_npy_header *h)
+/*
+ * The dict: { key: value, ... } with an optional trailing comma, then only whitespace. On return
+ * (success or not) *descr and *descr_len hold the text of the 'descr' value when one was parsed (a
+ * string's contents, or a list's text), and on NNLA_EUNSUPPORTED *too_many_dims says whether the
+ * rank (rather than the element type) is the reason.
+ */
+static nnla_status parse_dict(const unsigned char *text, size_t len, nnla_npy_header *h,
+                              const unsigned char **descr, size_t *descr_len, int *too_many_dims)
 {
     parser ps = {text, text + len};
     parsed_value vals[KEY_COUNT];
     int seen[KEY_COUNT] = {0, 0, 0};
     int unknown_key = 0;
+    *descr = NULL;
+    *descr_len = 0;
+    *too_many_dims = 0;
 
     if (!accept(&ps, '{')) return NNLA_EFORMAT;
     while (!peek(&ps, '}')) {
@@ -248,6 +273,8 @@ static nnla_status parse_dict(const unsigned char *text, size_t len, nnla_npy_he
         if (!accept(&ps, ':')) return NNLA_EFORMAT;
         parsed_value v;
         memset(&v, 0, sizeof v);
+        skip_ws(&ps);
+        const unsigned char *value_start = ps.p;
         NNLA__TRY(parse_value(&ps, &v));
         int k = key_index(key, key_len);
         if (k < 0) unknown_key = 1;
@@ -255,6 +282,13 @@ static nnla_status parse_dict(const unsigned char *text, size_t len, nnla_npy_he
         else {
             seen[k] = 1;
             vals[k] = v;
+            if (k == KEY_DESCR && v.kind == VAL_STRING) {
+                *descr = v.str;
+                *descr_len = v.str_len;
+            } else if (k == KEY_DESCR && v.kind == VAL_LIST) {
+                *descr = value_start;
+                *descr_len = (size_t)(ps.p - value_start);
+            }
         }
         if (!accept(&ps, ',') && !peek(&ps, '}')) return NNLA_EFORMAT;
     }
@@ -268,10 +302,13 @@ static nnla_status parse_dict(const unsigned char *text, size_t len, nnla_npy_he
     if (vals[KEY_DESCR].kind == VAL_LIST) return NNLA_EUNSUPPORTED; /* a structured dtype */
     if (vals[KEY_DESCR].kind != VAL_STRING) return NNLA_EFORMAT;
 
-    if (!parse_descr(vals[KEY_DESCR].str, vals[KEY_DESCR].str_len, &h->dtype, &h->big_endian))
+    if (!parse_descr(vals[KEY_DESCR].str, vals[KEY_DESCR].str_len, &h->dtype, &h->big_endian, &h->item_size))
         return NNLA_EUNSUPPORTED;
     const parsed_value *shape = &vals[KEY_SHAPE];
-    if (shape->count > NNLA_NPY_MAX_DIMS) return NNLA_EUNSUPPORTED;
+    if (shape->count > NNLA_NPY_MAX_DIMS) {
+        *too_many_dims = 1;
+        return NNLA_EUNSUPPORTED;
+    }
     if (shape->overflow) return NNLA_EOVERFLOW;
     h->fortran_order = vals[KEY_FORTRAN].truth;
     h->ndim = shape->count;
@@ -315,28 +352,89 @@ static nnla_status parse_preamble(const unsigned char *b, size_t len, unsigned *
     return NNLA_OK;
 }
 
-nnla_status nnla_npy_parse_header(const void *buf, size_t len, nnla_npy_header *hdr)
+/* What parse_header found, for nnla_npy_diagnose(). */
+typedef struct header_detail {
+    unsigned major, minor;          /* the version bytes, when present */
+    int have_version;
+    int truncated;                  /* the bytes end within the preamble or header */
+    int too_many_dims;
+    const unsigned char *descr;
+    size_t descr_len;
+} header_detail;
+
+static nnla_status parse_header(const unsigned char *b, size_t len, nnla_npy_header *hdr, header_detail *d)
 {
-    const unsigned char *b = buf;
-    if (hdr == NULL || (buf == NULL && len > 0)) return NNLA_ENULL;
+    memset(d, 0, sizeof *d);
+    if (len >= NPY_MAGIC_LEN + 2 && memcmp(b, npy_magic, NPY_MAGIC_LEN) == 0) {
+        d->major = b[6];
+        d->minor = b[7];
+        d->have_version = 1;
+    }
     unsigned major = 0;
     size_t preamble = 0;
-    NNLA__TRY(parse_preamble(b, len, &major, &preamble));
-    if (len < preamble) return NNLA_EFORMAT;
+    nnla_status st = parse_preamble(b, len, &major, &preamble);
+    if (st != NNLA_OK) {
+        /* a stream too short for the version bytes, holding (a prefix of) the magic string */
+        size_t n = len < NPY_MAGIC_LEN ? len : NPY_MAGIC_LEN;
+        d->truncated = st == NNLA_EFORMAT && n > 0 && len < NPY_MAGIC_LEN + 2 && memcmp(b, npy_magic, n) == 0;
+        return st;
+    }
+    if (len < preamble) {
+        d->truncated = 1;
+        return NNLA_EFORMAT;
+    }
     size_t hlen = major == 1 ? (size_t)b[8] | (size_t)b[9] << 8 : (size_t)load_le32(b + 8);
     if (hlen > NNLA_NPY_MAX_HEADER_LEN) return NNLA_EFORMAT;
-    if (len - preamble < hlen) return NNLA_EFORMAT;
+    if (len - preamble < hlen) {
+        d->truncated = 1;
+        return NNLA_EFORMAT;
+    }
 
     nnla_npy_header h;
     memset(&h, 0, sizeof h);
     h.version_major = major;
     h.version_minor = 0;
     h.data_offset = preamble + hlen;
-    NNLA__TRY(parse_dict(b + preamble, hlen, &h));
+    NNLA__TRY(parse_dict(b + preamble, hlen, &h, &d->descr, &d->descr_len, &d->too_many_dims));
     NNLA__TRY(shape_size(h.ndim, h.shape, &h.size));
     /* size * sizeof(double) fits, hence so does size times the (smaller or equal) item size. */
-    h.data_bytes = h.size * (h.dtype == NNLA_NPY_FLOAT64 ? 8u : 4u);
+    h.data_bytes = h.size * h.item_size;
     *hdr = h;
+    return NNLA_OK;
+}
+
+nnla_status nnla_npy_parse_header(const void *buf, size_t len, nnla_npy_header *hdr)
+{
+    if (hdr == NULL || (buf == NULL && len > 0)) return NNLA_ENULL;
+    header_detail d;
+    return parse_header(buf, len, hdr, &d);
+}
+
+nnla_status nnla_npy_diagnose(const void *buf, size_t len, nnla_npy_diagnosis *diag)
+{
+    if (diag == NULL || (buf == NULL && len > 0)) return NNLA_ENULL;
+    const unsigned char *b = buf;
+    nnla_npy_diagnosis r;
+    memset(&r, 0, sizeof r);
+    nnla_npy_header h;
+    header_detail d;
+    nnla_status st = parse_header(b, len, &h, &d);
+    r.version_major = d.major;
+    r.version_minor = d.minor;
+    r.descr = (const char *)d.descr;
+    r.descr_len = d.descr_len;
+    if (st == NNLA_OK) r.verdict = NNLA_NPY_READABLE;
+    else if (len == 0) r.verdict = NNLA_NPY_EMPTY;
+    else if (len >= 4 && memcmp(b, "PK\x03\x04", 4) == 0) r.verdict = NNLA_NPY_NPZ;
+    else if (d.truncated) r.verdict = NNLA_NPY_TRUNCATED;
+    else if (!d.have_version) r.verdict = NNLA_NPY_NOT_NPY;
+    else if (st == NNLA_EUNSUPPORTED && (d.major < 1 || d.major > 3 || d.minor != 0))
+        r.verdict = NNLA_NPY_BAD_VERSION;
+    else if (st == NNLA_EUNSUPPORTED && d.too_many_dims) r.verdict = NNLA_NPY_TOO_MANY_DIMS;
+    else if (st == NNLA_EUNSUPPORTED) r.verdict = NNLA_NPY_BAD_DTYPE;
+    else if (st == NNLA_EOVERFLOW) r.verdict = NNLA_NPY_TOO_LARGE;
+    else r.verdict = NNLA_NPY_MALFORMED;
+    *diag = r;
     return NNLA_OK;
 }
 
@@ -347,7 +445,10 @@ nnla_status nnla_npy_parse_header(const void *buf, size_t len, nnla_npy_header *
  * data is scattered with an odometer over the multi-index (first index fastest).
  */
 typedef struct converter {
-    int f32, swap, fortran;
+    nnla_npy_dtype dtype;
+    size_t item;    /* bytes per element */
+    int swap, fortran;
+    int inexact;    /* an integer beyond 2^53 in magnitude was met */
     size_t ndim;
     size_t done; /* elements converted so far */
     size_t dst;  /* C-order offset of the next Fortran-order element */
@@ -359,8 +460,9 @@ typedef struct converter {
 static void converter_init(converter *cv, const nnla_npy_header *h)
 {
     memset(cv, 0, sizeof *cv);
-    cv->f32 = h->dtype == NNLA_NPY_FLOAT32;
-    cv->swap = h->big_endian == host_is_little_endian();
+    cv->dtype = h->dtype;
+    cv->item = h->item_size;
+    cv->swap = h->item_size > 1 && h->big_endian == host_is_little_endian();
     cv->fortran = h->fortran_order && h->ndim > 1;
     cv->ndim = h->ndim;
     cv->shape = h->shape;
@@ -371,38 +473,93 @@ static void converter_init(converter *cv, const nnla_npy_header *h)
     }
 }
 
-static double decode(const converter *cv, const unsigned char *raw)
+static uint16_t swap16(uint16_t u) { return (uint16_t)(u >> 8 | u << 8); }
+static uint32_t swap32(uint32_t u)
 {
-    if (cv->f32) {
-        uint32_t u;
-        float f;
-        memcpy(&u, raw, 4);
-        if (cv->swap) u = (u >> 24) | ((u >> 8) & 0xff00u) | ((u << 8) & 0xff0000u) | (u << 24);
-        memcpy(&f, &u, 4);
-        return (double)f;
-    }
-    uint64_t u;
-    double d;
-    memcpy(&u, raw, 8);
-    if (cv->swap) {
-        uint64_t r = 0;
-        for (int i = 0; i < 8; i++) r = (r << 8) | ((u >> (8 * i)) & 0xffu);
-        u = r;
-    }
-    memcpy(&d, &u, 8);
-    return d;
+    return (u >> 24) | ((u >> 8) & 0xff00u) | ((u << 8) & 0xff0000u) | (u << 24);
+}
+static uint64_t swap64(uint64_t u)
+{
+    return (uint64_t)swap32((uint32_t)u) << 32 | swap32((uint32_t)(u >> 32));
 }
 
-/* Convert n elements of raw data (n * item size bytes) into out. */
-static void convert(converter *cv, const unsigned char *raw, size_t n, double *out)
+/* One element as a double; integers beyond 2^53 in magnitude set cv->inexact. */
+static double decode(converter *cv, const unsigned char *raw)
 {
-    size_t item = cv->f32 ? 4 : 8;
+    uint16_t u16;
+    uint32_t u32;
+    uint64_t u64;
+    switch (cv->dtype) {
+    case NNLA_NPY_FLOAT64: {
+        double d;
+        memcpy(&u64, raw, 8);
+        if (cv->swap) u64 = swap64(u64);
+        memcpy(&d, &u64, 8);
+        return d;
+    }
+    case NNLA_NPY_FLOAT32: {
+        float f;
+        memcpy(&u32, raw, 4);
+        if (cv->swap) u32 = swap32(u32);
+        memcpy(&f, &u32, 4);
+        return (double)f;
+    }
+    case NNLA_NPY_INT8: {
+        int8_t v;
+        memcpy(&v, raw, 1);
+        return (double)v;
+    }
+    case NNLA_NPY_UINT8:
+        return (double)raw[0];
+    case NNLA_NPY_BOOL:
+        return raw[0] != 0 ? 1.0 : 0.0;
+    case NNLA_NPY_INT16:
+    case NNLA_NPY_UINT16: {
+        memcpy(&u16, raw, 2);
+        if (cv->swap) u16 = swap16(u16);
+        if (cv->dtype == NNLA_NPY_UINT16) return (double)u16;
+        int16_t v;
+        memcpy(&v, &u16, 2);
+        return (double)v;
+    }
+    case NNLA_NPY_INT32:
+    case NNLA_NPY_UINT32: {
+        memcpy(&u32, raw, 4);
+        if (cv->swap) u32 = swap32(u32);
+        if (cv->dtype == NNLA_NPY_UINT32) return (double)u32;
+        int32_t v;
+        memcpy(&v, &u32, 4);
+        return (double)v;
+    }
+    case NNLA_NPY_INT64:
+    case NNLA_NPY_UINT64: {
+        /* Every integer up to 2^53 in magnitude is a double; beyond that, not all are: refuse. */
+        const int64_t lim = (int64_t)1 << 53;
+        memcpy(&u64, raw, 8);
+        if (cv->swap) u64 = swap64(u64);
+        if (cv->dtype == NNLA_NPY_UINT64) {
+            if (u64 > (uint64_t)lim) cv->inexact = 1;
+            return (double)u64;
+        }
+        int64_t v;
+        memcpy(&v, &u64, 8);
+        if (v > lim || v < -lim) cv->inexact = 1;
+        return (double)v;
+    }
+    }
+    return 0.0; /* unreachable: the header parser admits only the types above */
+}
+
+/* Convert n elements of raw data (n * item size bytes) into out. 0 when a value is inexact. */
+static int convert(converter *cv, const unsigned char *raw, size_t n, double *out)
+{
+    size_t item = cv->item;
     if (!cv->fortran) {
-        if (!cv->f32 && !cv->swap) memcpy(out + cv->done, raw, n * 8);
+        if (cv->dtype == NNLA_NPY_FLOAT64 && !cv->swap) memcpy(out + cv->done, raw, n * 8);
         else
             for (size_t i = 0; i < n; i++) out[cv->done + i] = decode(cv, raw + i * item);
         cv->done += n;
-        return;
+        return !cv->inexact;
     }
     for (size_t i = 0; i < n; i++) {
         out[cv->dst] = decode(cv, raw + i * item);
@@ -417,6 +574,7 @@ static void convert(converter *cv, const unsigned char *raw, size_t n, double *o
         }
     }
     cv->done += n;
+    return !cv->inexact;
 }
 
 /* The fields of an array of h's shape, without data. */
@@ -449,7 +607,10 @@ nnla_status nnla_npy_read_mem(const void *buf, size_t len, nnla_array *arr)
     NNLA__TRY(array_new(&h, &a, &data));
     converter cv;
     converter_init(&cv, &h);
-    convert(&cv, (const unsigned char *)buf + h.data_offset, h.size, data);
+    if (!convert(&cv, (const unsigned char *)buf + h.data_offset, h.size, data)) {
+        free(data);
+        return NNLA_EINEXACT;
+    }
     *arr = a;
     return NNLA_OK;
 }
@@ -543,7 +704,8 @@ static nnla_status read_stream(FILE *f, nnla_array *arr)
     double *data;
     converter cv;
     converter_init(&cv, &h);
-    int plain = !cv.fortran && !cv.f32 && !cv.swap; /* the file's bytes are the array's */
+    /* plain: the file's bytes are the array's */
+    int plain = !cv.fortran && cv.dtype == NNLA_NPY_FLOAT64 && !cv.swap;
     if (!known) {
         unsigned char *raw;
         NNLA__TRY(read_growing(f, h.data_bytes, &raw));
@@ -552,7 +714,10 @@ static nnla_status read_stream(FILE *f, nnla_array *arr)
             a.data = (double *)(void *)raw; /* malloc'd, so suitably aligned for double */
         } else {
             st = array_new(&h, &a, &data);
-            if (st == NNLA_OK) convert(&cv, raw, h.size, data);
+            if (st == NNLA_OK && !convert(&cv, raw, h.size, data)) {
+                free(data);
+                st = NNLA_EINEXACT;
+            }
             free(raw);
             if (st != NNLA_OK) return st;
         }
@@ -561,7 +726,7 @@ static nnla_status read_stream(FILE *f, nnla_array *arr)
     }
 
     NNLA__TRY(array_new(&h, &a, &data));
-    size_t item = h.dtype == NNLA_NPY_FLOAT64 ? 8 : 4;
+    size_t item = h.item_size;
     if (plain) {
         st = read_exact(f, data, h.data_bytes); /* native doubles in C order: straight in */
     } else {
@@ -570,7 +735,7 @@ static nnla_status read_stream(FILE *f, nnla_array *arr)
         for (size_t left_elems = h.size; st == NNLA_OK && left_elems > 0;) {
             size_t n = left_elems < NPY_CHUNK / item ? left_elems : NPY_CHUNK / item;
             st = read_exact(f, chunk, n * item);
-            if (st == NNLA_OK) convert(&cv, chunk, n, data);
+            if (st == NNLA_OK && !convert(&cv, chunk, n, data)) st = NNLA_EINEXACT;
             left_elems -= n;
         }
         free(chunk);

@@ -1,42 +1,86 @@
 /*
- * Max and average pooling, global average pooling, on NCHW batches.
+ * Max and average pooling, global average pooling, and their backward passes, on NCHW batches.
  *
- * Conventions are PyTorch's (ceil_mode=False): max pooling never picks padding,
- * average pooling divides by the full window (count_include_pad=True), padding is at
- * most half the kernel so every window holds at least one input entry. A NaN in a
- * window gives NaN (max pooling included, as torch.nn.functional.max_pool2d does).
+ * Conventions are PyTorch's (max_pool2d / avg_pool2d, both ceil modes, count_include_pad both
+ * ways), with ONNX's asymmetric padding: max pooling never picks padding, average pooling divides
+ * by the window clipped to the padded input (count_include_pad) or by its input entries. Each pad
+ * is smaller than the kernel, so every window holds at least one input entry. A NaN in a window
+ * gives NaN (max pooling included, as torch.nn.functional.max_pool2d does); max pooling's argmax
+ * is then the window's last NaN, and otherwise its first maximum, as PyTorch's.
+ *
+ * Windows are computed per output along each axis (axis_window()): the padded start o*stride,
+ * the input interval it covers, and the extent counted by count_include_pad.
  */
 #include <math.h>
 
 #include "internal.h"
 
+/* One axis of a pooling. */
+typedef struct pool_axis {
+    size_t n, k, s, lo, hi; /* input length, kernel, stride, padding before and after */
+    size_t out;
+} pool_axis;
+
 typedef struct pool_geom {
-    size_t kh, kw, sh, sw, ph, pw;
-    size_t h, w, oh, ow;
+    pool_axis y, x;
+    size_t hw, p; /* in_h*in_w, out_h*out_w */
+    int ceil, include_pad;
 } pool_geom;
+
+/* Output length along one axis (PyTorch's pooling_output_shape with pads lo, hi). */
+static nnla_status axis_make(size_t n, size_t k, size_t s, size_t lo, size_t hi, int ceil, pool_axis *a)
+{
+    size_t t;
+    /* n + lo + hi + s + k fits: every window bound below does */
+    if (!nnla__add(n, lo, &t) || !nnla__add(t, hi, &t) || !nnla__add(t, s, &t) || !nnla__add(t, k, &t))
+        return NNLA_EOVERFLOW;
+    size_t num = n + lo + hi + (ceil ? s - 1 : 0);
+    if (num < k) return NNLA_ESHAPE; /* no window fits */
+    size_t out = (num - k) / s + 1;
+    if (ceil && (out - 1) * s >= n + lo) out--; /* the last window must start inside input or leading pad */
+    a->n = n;
+    a->k = k;
+    a->s = s;
+    a->lo = lo;
+    a->hi = hi;
+    a->out = out;
+    return NNLA_OK;
+}
 
 static nnla_status pool_geom_make(const nnla_pool2d_desc *d, size_t in_h, size_t in_w, pool_geom *g)
 {
     if (d == NULL) return NNLA_ENULL;
     if (d->kind != NNLA_POOL_MAX && d->kind != NNLA_POOL_AVG) return NNLA_EINVAL;
+    if ((d->ceil_mode != 0 && d->ceil_mode != 1) || (d->count_include_pad != 0 && d->count_include_pad != 1))
+        return NNLA_EINVAL;
     if (d->kernel_h == 0 || d->kernel_w == 0 || d->stride_h == 0 || d->stride_w == 0 || in_h == 0 ||
         in_w == 0)
         return NNLA_EDIM;
-    if (d->pad_h > d->kernel_h / 2 || d->pad_w > d->kernel_w / 2) return NNLA_EINVAL;
-    size_t ph2, pw2;
-    if (!nnla__add(in_h, 2 * d->pad_h, &ph2) || !nnla__add(in_w, 2 * d->pad_w, &pw2)) return NNLA_EOVERFLOW;
-    if (d->kernel_h > ph2 || d->kernel_w > pw2) return NNLA_ESHAPE;
-    g->kh = d->kernel_h;
-    g->kw = d->kernel_w;
-    g->sh = d->stride_h;
-    g->sw = d->stride_w;
-    g->ph = d->pad_h;
-    g->pw = d->pad_w;
-    g->h = in_h;
-    g->w = in_w;
-    g->oh = (ph2 - g->kh) / g->sh + 1;
-    g->ow = (pw2 - g->kw) / g->sw + 1;
+    if (d->pad_top >= d->kernel_h || d->pad_bottom >= d->kernel_h || d->pad_left >= d->kernel_w ||
+        d->pad_right >= d->kernel_w)
+        return NNLA_EINVAL;
+    pool_geom t;
+    NNLA__TRY(axis_make(in_h, d->kernel_h, d->stride_h, d->pad_top, d->pad_bottom, d->ceil_mode, &t.y));
+    NNLA__TRY(axis_make(in_w, d->kernel_w, d->stride_w, d->pad_left, d->pad_right, d->ceil_mode, &t.x));
+    if (!nnla__mul(in_h, in_w, &t.hw) || !nnla__mul(t.y.out, t.x.out, &t.p)) return NNLA_EOVERFLOW;
+    t.ceil = d->ceil_mode;
+    t.include_pad = d->count_include_pad;
+    *g = t;
     return NNLA_OK;
+}
+
+nnla_pool2d_desc nnla_pool2d_desc_make(nnla_pool_kind kind, size_t kernel_h, size_t kernel_w)
+{
+    nnla_pool2d_desc d;
+    d.kind = kind;
+    d.kernel_h = kernel_h;
+    d.kernel_w = kernel_w;
+    d.stride_h = kernel_h;
+    d.stride_w = kernel_w;
+    d.pad_top = d.pad_bottom = d.pad_left = d.pad_right = 0;
+    d.ceil_mode = 0;
+    d.count_include_pad = 1;
+    return d;
 }
 
 nnla_status nnla_pool2d_output_size(const nnla_pool2d_desc *d, size_t in_h, size_t in_w, size_t *out_h,
@@ -45,52 +89,78 @@ nnla_status nnla_pool2d_output_size(const nnla_pool2d_desc *d, size_t in_h, size
     if (d == NULL || out_h == NULL || out_w == NULL) return NNLA_ENULL;
     pool_geom g;
     NNLA__TRY(pool_geom_make(d, in_h, in_w, &g));
-    *out_h = g.oh;
-    *out_w = g.ow;
+    *out_h = g.y.out;
+    *out_w = g.x.out;
     return NNLA_OK;
 }
 
-/* The window [o*s - pad, o*s - pad + k) clipped to [0, n): the input interval [*lo, *hi). */
-static void window(size_t o, size_t s, size_t pad, size_t k, size_t n, size_t *lo, size_t *hi)
+/*
+ * The window of output o along an axis: the input interval [*i0, *i1) it covers (never empty:
+ * each pad < kernel and the last window starts inside the input or the leading padding) and its
+ * extent clipped to the padded input, counted by count_include_pad (*ext).
+ */
+static void axis_window(const pool_axis *a, size_t o, size_t *i0, size_t *i1, size_t *ext)
 {
-    size_t start = o * s; /* window start + pad */
-    size_t l = start < pad ? 0 : start - pad;
-    size_t h = start + k - pad; /* >= 1: pad <= k/2 */
-    if (h > n) h = n;
-    *lo = l;
-    *hi = h;
+    size_t s0 = o * a->s, e0 = s0 + a->k; /* padded coordinates; e0 > lo since k > lo */
+    size_t end = a->lo + a->n + a->hi;    /* the padded input's end */
+    *i0 = s0 > a->lo ? s0 - a->lo : 0;
+    *i1 = e0 - a->lo < a->n ? e0 - a->lo : a->n;
+    *ext = (e0 < end ? e0 : end) - s0;
 }
 
-static void pool_plane(const pool_geom *g, nnla_pool_kind kind, const double *x, double *y)
+/* The divisor of an average window: its padded extent or its input entries. */
+static double divisor(const pool_geom *g, size_t y0, size_t y1, size_t ey, size_t x0, size_t x1, size_t ex)
 {
-    const double inv = 1.0 / ((double)g->kh * (double)g->kw);
-    for (size_t oy = 0; oy < g->oh; oy++) {
-        size_t y0, y1;
-        window(oy, g->sh, g->ph, g->kh, g->h, &y0, &y1);
-        for (size_t ox = 0; ox < g->ow; ox++) {
-            size_t x0, x1;
-            window(ox, g->sw, g->pw, g->kw, g->w, &x0, &x1);
+    return g->include_pad ? (double)ey * (double)ex : (double)(y1 - y0) * (double)(x1 - x0);
+}
+
+/* One plane: y = pool(x), and for max pooling argmax (may be NULL). */
+static void pool_plane(const pool_geom *g, nnla_pool_kind kind, const double *x, double *y, uint32_t *argmax)
+{
+    const size_t w = g->x.n;
+    for (size_t oy = 0; oy < g->y.out; oy++) {
+        size_t y0, y1, ey;
+        axis_window(&g->y, oy, &y0, &y1, &ey);
+        for (size_t ox = 0; ox < g->x.out; ox++) {
+            size_t x0, x1, ex;
+            axis_window(&g->x, ox, &x0, &x1, &ex);
             double r;
             if (kind == NNLA_POOL_MAX) {
+                size_t at = y0 * w + x0;
                 r = -INFINITY;
                 for (size_t iy = y0; iy < y1; iy++) {
-                    const double *row = x + iy * g->w;
+                    const double *row = x + iy * w;
                     for (size_t ix = x0; ix < x1; ix++) {
                         double v = row[ix];
-                        if (v > r || v != v) r = v; /* once NaN, r stays NaN */
+                        if (v > r || v != v) { /* once NaN, r stays NaN; the last NaN is kept */
+                            r = v;
+                            at = iy * w + ix;
+                        }
                     }
                 }
+                if (argmax != NULL) argmax[oy * g->x.out + ox] = (uint32_t)at;
             } else {
                 double s = 0.0;
                 for (size_t iy = y0; iy < y1; iy++) {
-                    const double *row = x + iy * g->w;
+                    const double *row = x + iy * w;
                     for (size_t ix = x0; ix < x1; ix++) s += row[ix];
                 }
-                r = s * inv;
+                r = s / divisor(g, y0, y1, ey, x0, x1, ex);
             }
-            y[oy * g->ow + ox] = r;
+            y[oy * g->x.out + ox] = r;
         }
     }
+}
+
+/* Planes and bytes of a batch's input and output; NNLA_EDIM / NNLA_EOVERFLOW. */
+static nnla_status batch_bytes(const pool_geom *g, size_t batch, size_t channels, size_t *planes, size_t *xb,
+                               size_t *yb)
+{
+    if (batch == 0 || channels == 0) return NNLA_EDIM;
+    if (!nnla__mul(batch, channels, planes) || !nnla__mul(*planes, g->hw, xb) ||
+        !nnla__mul(*xb, sizeof(double), xb) || !nnla__mul(*planes, g->p, yb) || !nnla__mul(*yb, sizeof(double), yb))
+        return NNLA_EOVERFLOW;
+    return NNLA_OK;
 }
 
 nnla_status nnla_pool2d_forward(const nnla_pool2d_desc *d, size_t batch, size_t channels, size_t in_h,
@@ -99,15 +169,101 @@ nnla_status nnla_pool2d_forward(const nnla_pool2d_desc *d, size_t batch, size_t 
     if (d == NULL || x == NULL || y == NULL) return NNLA_ENULL;
     pool_geom g;
     NNLA__TRY(pool_geom_make(d, in_h, in_w, &g));
-    if (batch == 0 || channels == 0) return NNLA_EDIM;
-    size_t planes, in_plane, out_plane, xb, yb;
-    if (!nnla__mul(batch, channels, &planes) || !nnla__mul(g.h, g.w, &in_plane) ||
-        !nnla__mul(g.oh, g.ow, &out_plane) || !nnla__mul(planes, in_plane, &xb) ||
-        !nnla__mul(xb, sizeof(double), &xb) || !nnla__mul(planes, out_plane, &yb) ||
-        !nnla__mul(yb, sizeof(double), &yb))
-        return NNLA_EOVERFLOW;
+    size_t planes, xb, yb;
+    NNLA__TRY(batch_bytes(&g, batch, channels, &planes, &xb, &yb));
     if (nnla__overlap(x, xb, y, yb)) return NNLA_EALIAS;
-    for (size_t i = 0; i < planes; i++) pool_plane(&g, d->kind, x + i * in_plane, y + i * out_plane);
+    for (size_t i = 0; i < planes; i++) pool_plane(&g, d->kind, x + i * g.hw, y + i * g.p, NULL);
+    return NNLA_OK;
+}
+
+nnla_status nnla_pool2d_forward_argmax(const nnla_pool2d_desc *d, size_t batch, size_t channels, size_t in_h,
+                                       size_t in_w, const double *x, double *y, uint32_t *argmax)
+{
+    if (d == NULL || x == NULL || y == NULL || argmax == NULL) return NNLA_ENULL;
+    pool_geom g;
+    NNLA__TRY(pool_geom_make(d, in_h, in_w, &g));
+    if (d->kind != NNLA_POOL_MAX) return NNLA_EINVAL;
+    size_t planes, xb, yb, ab;
+    NNLA__TRY(batch_bytes(&g, batch, channels, &planes, &xb, &yb));
+    if (g.hw > UINT32_MAX) return NNLA_EOVERFLOW;
+    ab = yb / sizeof(double) * sizeof(uint32_t);
+    if (nnla__overlap(x, xb, y, yb) || nnla__overlap(argmax, ab, x, xb) || nnla__overlap(argmax, ab, y, yb))
+        return NNLA_EALIAS;
+    for (size_t i = 0; i < planes; i++) pool_plane(&g, d->kind, x + i * g.hw, y + i * g.p, argmax + i * g.p);
+    return NNLA_OK;
+}
+
+/* Whether every argmax entry of a plane lies in its output's window. */
+static int argmax_valid(const pool_geom *g, const uint32_t *am)
+{
+    const size_t w = g->x.n;
+    for (size_t oy = 0; oy < g->y.out; oy++) {
+        size_t y0, y1, ey;
+        axis_window(&g->y, oy, &y0, &y1, &ey);
+        for (size_t ox = 0; ox < g->x.out; ox++) {
+            size_t x0, x1, ex, a = am[oy * g->x.out + ox];
+            axis_window(&g->x, ox, &x0, &x1, &ex);
+            size_t iy = a / w, ix = a % w;
+            if (iy < y0 || iy >= y1 || ix < x0 || ix >= x1) return 0;
+        }
+    }
+    return 1;
+}
+
+/* One plane of the backward pass: dx (zeroed by the caller) += the windows' share of dy. */
+static void pool_plane_backward(const pool_geom *g, nnla_pool_kind kind, const double *dy, const uint32_t *am,
+                                double *dx)
+{
+    if (kind == NNLA_POOL_MAX) {
+        for (size_t o = 0; o < g->p; o++) dx[am[o]] += dy[o];
+        return;
+    }
+    const size_t w = g->x.n;
+    for (size_t oy = 0; oy < g->y.out; oy++) {
+        size_t y0, y1, ey;
+        axis_window(&g->y, oy, &y0, &y1, &ey);
+        for (size_t ox = 0; ox < g->x.out; ox++) {
+            size_t x0, x1, ex;
+            axis_window(&g->x, ox, &x0, &x1, &ex);
+            double v = dy[oy * g->x.out + ox] / divisor(g, y0, y1, ey, x0, x1, ex);
+            for (size_t iy = y0; iy < y1; iy++) {
+                double *row = dx + iy * w;
+                for (size_t ix = x0; ix < x1; ix++) row[ix] += v;
+            }
+        }
+    }
+}
+
+nnla_status nnla_pool2d_backward(const nnla_pool2d_desc *d, size_t batch, size_t channels, size_t in_h,
+                                 size_t in_w, const double *dy, const uint32_t *argmax, double *dx)
+{
+    if (d == NULL || dy == NULL || dx == NULL) return NNLA_ENULL;
+    pool_geom g;
+    NNLA__TRY(pool_geom_make(d, in_h, in_w, &g));
+    const int max = d->kind == NNLA_POOL_MAX;
+    if (max && argmax == NULL) return NNLA_ENULL;
+    size_t planes, xb, yb;
+    NNLA__TRY(batch_bytes(&g, batch, channels, &planes, &xb, &yb));
+    if (max && g.hw > UINT32_MAX) return NNLA_EOVERFLOW;
+    if (nnla__overlap(dx, xb, dy, yb) || (max && nnla__overlap(dx, xb, argmax, yb / sizeof(double) * sizeof(uint32_t))))
+        return NNLA_EALIAS;
+    if (max)
+        for (size_t i = 0; i < planes; i++)
+            if (!argmax_valid(&g, argmax + i * g.p)) return NNLA_EINVAL;
+    memset(dx, 0, xb);
+    for (size_t i = 0; i < planes; i++)
+        pool_plane_backward(&g, d->kind, dy + i * g.p, max ? argmax + i * g.p : NULL, dx + i * g.hw);
+    return NNLA_OK;
+}
+
+/* Planes, plane size and bytes of a global pooling's input; NNLA_EDIM / NNLA_EOVERFLOW. */
+static nnla_status global_sizes(size_t batch, size_t channels, size_t h, size_t w, size_t *planes,
+                                size_t *plane, size_t *xb, size_t *yb)
+{
+    if (batch == 0 || channels == 0 || h == 0 || w == 0) return NNLA_EDIM;
+    if (!nnla__mul(batch, channels, planes) || !nnla__mul(h, w, plane) || !nnla__mul(*planes, *plane, xb) ||
+        !nnla__mul(*xb, sizeof(double), xb) || !nnla__mul(*planes, sizeof(double), yb))
+        return NNLA_EOVERFLOW;
     return NNLA_OK;
 }
 
@@ -115,11 +271,8 @@ nnla_status nnla_global_avgpool2d(size_t batch, size_t channels, size_t h, size_
                                   double *y)
 {
     if (x == NULL || y == NULL) return NNLA_ENULL;
-    if (batch == 0 || channels == 0 || h == 0 || w == 0) return NNLA_EDIM;
     size_t planes, plane, xb, yb;
-    if (!nnla__mul(batch, channels, &planes) || !nnla__mul(h, w, &plane) || !nnla__mul(planes, plane, &xb) ||
-        !nnla__mul(xb, sizeof(double), &xb) || !nnla__mul(planes, sizeof(double), &yb))
-        return NNLA_EOVERFLOW;
+    NNLA__TRY(global_sizes(batch, channels, h, w, &planes, &plane, &xb, &yb));
     if (nnla__overlap(x, xb, y, yb)) return NNLA_EALIAS;
     const double inv = 1.0 / (double)plane;
     for (size_t i = 0; i < planes; i++) {
@@ -127,6 +280,22 @@ nnla_status nnla_global_avgpool2d(size_t batch, size_t channels, size_t h, size_
         double s = 0.0;
         for (size_t t = 0; t < plane; t++) s += p[t];
         y[i] = s * inv;
+    }
+    return NNLA_OK;
+}
+
+nnla_status nnla_global_avgpool2d_backward(size_t batch, size_t channels, size_t h, size_t w, const double *dy,
+                                           double *dx)
+{
+    if (dy == NULL || dx == NULL) return NNLA_ENULL;
+    size_t planes, plane, xb, yb;
+    NNLA__TRY(global_sizes(batch, channels, h, w, &planes, &plane, &xb, &yb));
+    if (nnla__overlap(dx, xb, dy, yb)) return NNLA_EALIAS;
+    const double inv = 1.0 / (double)plane;
+    for (size_t i = 0; i < planes; i++) {
+        const double v = dy[i] * inv;
+        double *p = dx + i * plane;
+        for (size_t t = 0; t < plane; t++) p[t] = v;
     }
     return NNLA_OK;
 }

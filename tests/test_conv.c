@@ -38,10 +38,10 @@ static void ref_conv(const nnla_conv2d_desc *d, size_t batch, size_t h, size_t w
                     double s = b ? b[m] : 0.0, a = b ? fabs(b[m]) : 0.0;
                     for (size_t c = 0; c < cg; c++)
                         for (size_t i = 0; i < d->kernel_h; i++) {
-                            long iy = in_index(oy, d->stride_h, i, d->dilation_h, d->pad_h, h);
+                            long iy = in_index(oy, d->stride_h, i, d->dilation_h, d->pad_top, h);
                             if (iy < 0) continue;
                             for (size_t j = 0; j < d->kernel_w; j++) {
-                                long ix = in_index(ox, d->stride_w, j, d->dilation_w, d->pad_w, w);
+                                long ix = in_index(ox, d->stride_w, j, d->dilation_w, d->pad_left, w);
                                 if (ix < 0) continue;
                                 double xv =
                                     x[((n * d->in_channels + g * cg + c) * h + (size_t)iy) * w + (size_t)ix];
@@ -67,8 +67,8 @@ static void ref_im2col(const nnla_conv2d_desc *d, size_t h, size_t w, size_t oh,
             for (size_t j = 0; j < d->kernel_w; j++)
                 for (size_t oy = 0; oy < oh; oy++)
                     for (size_t ox = 0; ox < ow; ox++) {
-                        long iy = in_index(oy, d->stride_h, i, d->dilation_h, d->pad_h, h);
-                        long ix = in_index(ox, d->stride_w, j, d->dilation_w, d->pad_w, w);
+                        long iy = in_index(oy, d->stride_h, i, d->dilation_h, d->pad_top, h);
+                        long ix = in_index(ox, d->stride_w, j, d->dilation_w, d->pad_left, w);
                         size_t r = (c * d->kernel_h + i) * d->kernel_w + j;
                         col[r * p + oy * ow + ox] =
                             iy < 0 || ix < 0 ? 0.0 : x[(c * h + (size_t)iy) * w + (size_t)ix];
@@ -86,8 +86,8 @@ static void ref_col2im(const nnla_conv2d_desc *d, size_t h, size_t w, size_t oh,
             for (size_t j = 0; j < d->kernel_w; j++)
                 for (size_t oy = 0; oy < oh; oy++)
                     for (size_t ox = 0; ox < ow; ox++) {
-                        long iy = in_index(oy, d->stride_h, i, d->dilation_h, d->pad_h, h);
-                        long ix = in_index(ox, d->stride_w, j, d->dilation_w, d->pad_w, w);
+                        long iy = in_index(oy, d->stride_h, i, d->dilation_h, d->pad_top, h);
+                        long ix = in_index(ox, d->stride_w, j, d->dilation_w, d->pad_left, w);
                         if (iy < 0 || ix < 0) continue;
                         size_t r = (c * d->kernel_h + i) * d->kernel_w + j;
                         x[(c * h + (size_t)iy) * w + (size_t)ix] += col[r * p + oy * ow + ox];
@@ -175,6 +175,14 @@ static const nnla_act_kind kinds[] = {NNLA_ACT_IDENTITY, NNLA_ACT_RELU, NNLA_ACT
                                       NNLA_ACT_SIGMOID,  NNLA_ACT_TANH, NNLA_ACT_GELU,
                                       NNLA_ACT_SOFTMAX,  NNLA_ACT_ELU,  NNLA_ACT_LOG_SOFTMAX};
 
+static void pad_all(nnla_conv2d_desc *d, size_t p) { d->pad_top = d->pad_bottom = d->pad_left = d->pad_right = p; }
+
+static int is_direct(const nnla_conv2d_desc *d)
+{
+    return d->kernel_h == 1 && d->kernel_w == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_top == 0 &&
+           d->pad_bottom == 0 && d->pad_left == 0 && d->pad_right == 0;
+}
+
 /* Draw a valid configuration (kernel fits the padded input). */
 static conv_case draw_case(nnla_test_rng *r, int trial)
 {
@@ -189,14 +197,16 @@ static conv_case draw_case(nnla_test_rng *r, int trial)
         c.d.groups = groups;
         c.d.stride_h = nnla_test_int(r, 1, 3);
         c.d.stride_w = nnla_test_int(r, 1, 3);
-        c.d.pad_h = nnla_test_int(r, 0, 2);
-        c.d.pad_w = nnla_test_int(r, 0, 2);
+        c.d.pad_top = nnla_test_int(r, 0, 2);
+        c.d.pad_bottom = trial % 2 ? nnla_test_int(r, 0, 2) : c.d.pad_top; /* asymmetric every other */
+        c.d.pad_left = nnla_test_int(r, 0, 2);
+        c.d.pad_right = trial % 2 ? nnla_test_int(r, 0, 2) : c.d.pad_left;
         c.d.dilation_h = nnla_test_int(r, 1, 2);
         c.d.dilation_w = nnla_test_int(r, 1, 2);
         if (trial % 7 == 0) { /* the 1x1, stride-1, unpadded fast path */
             c.d.kernel_h = c.d.kernel_w = 1;
             c.d.stride_h = c.d.stride_w = 1;
-            c.d.pad_h = c.d.pad_w = 0;
+            c.d.pad_top = c.d.pad_bottom = c.d.pad_left = c.d.pad_right = 0;
         }
         if (trial % 5 == 0) { /* the common stride-1 shapes */
             c.d.stride_h = c.d.stride_w = 1;
@@ -234,8 +244,7 @@ static int run_case(nnla_test_rng *r, const conv_case *c)
     assert_status(nnla_conv2d_workspace_size(d, c->batch, c->h, c->w, &full), NNLA_OK);
     assert_status(nnla_conv2d_workspace_min(d, c->h, c->w, &wmin), NNLA_OK);
     assert_true(wmin <= full);
-    int direct = d->kernel_h == 1 && d->kernel_w == 1 && d->stride_h == 1 && d->stride_w == 1 &&
-                 d->pad_h == 0 && d->pad_w == 0;
+    int direct = is_direct(d);
     if (direct)
         assert_true(full == 0 && wmin == 0);
     else
@@ -283,14 +292,19 @@ static void test_random_vs_direct(void **state)
 {
     (void)state;
     nnla_test_rng rng = {2024};
-    int tiled = 0, ran = 0;
+    int tiled = 0, asym = 0, direct = 0, grouped = 0;
     for (int trial = 0; trial < 400; trial++) {
         conv_case c = draw_case(&rng, trial);
         tiled += run_case(&rng, &c);
-        ran++;
+        asym += c.d.pad_top != c.d.pad_bottom || c.d.pad_left != c.d.pad_right;
+        direct += is_direct(&c.d);
+        grouped += c.d.groups > 1;
     }
-    assert_true(ran >= 200);
+    /* the draw covers what it claims to: tiled workspaces, asymmetric padding, the 1x1 path, groups */
     assert_true(tiled >= 50);
+    assert_true(asym >= 100);
+    assert_true(direct >= 30);
+    assert_true(grouped >= 100);
 }
 
 /* Images large enough for the column matrix to be cut in bands of rows on its own, and small
@@ -302,7 +316,7 @@ static void test_chunking(void **state)
     /* stride 2, 64 channels of 128x128, 3x3: the column matrix (576 x 4096 doubles, 18.9 MB)
      * exceeds the chunk cap, so even the preferred plan works in bands of rows */
     conv_case wide = {nnla_conv2d_desc_make(64, 2, 3, 3), 1, 128, 128, 0, 0, 1, {NNLA_ACT_RELU, 0}, 0};
-    wide.d.pad_h = wide.d.pad_w = 1;
+    pad_all(&wide.d, 1);
     wide.d.stride_h = wide.d.stride_w = 2;
     assert_status(nnla_conv2d_output_size(&wide.d, 128, 128, &wide.oh, &wide.ow), NNLA_OK);
     run_case(&rng, &wide);
@@ -311,7 +325,7 @@ static void test_chunking(void **state)
     assert_true(wbytes < (size_t)576 * 4096 * sizeof(double)); /* bands, not the whole matrix */
     /* 64 channels of 32x32, 3x3: the kernel-row split */
     conv_case big = {nnla_conv2d_desc_make(64, 6, 3, 3), 2, 32, 32, 0, 0, 1, {NNLA_ACT_RELU, 0}, 0};
-    big.d.pad_h = big.d.pad_w = 1;
+    pad_all(&big.d, 1);
     assert_status(nnla_conv2d_output_size(&big.d, 32, 32, &big.oh, &big.ow), NNLA_OK);
     run_case(&rng, &big);
     big.ws_mode = 2;
@@ -321,7 +335,8 @@ static void test_chunking(void **state)
         for (int rep = 0; rep < 4; rep++) {
             conv_case s = {
                 nnla_conv2d_desc_make(4, 6, 3, 3), 7, 5, 6, 0, 0, rep & 1, {NNLA_ACT_SOFTMAX, 0}, mode};
-            s.d.pad_h = 1;
+            s.d.pad_top = s.d.pad_bottom = 1;
+            s.d.pad_right = (size_t)rep % 2; /* asymmetric */
             s.d.groups = rep >= 2 ? 2 : 1;
             s.act = nnla_act_default(rep == 3 ? NNLA_ACT_TANH : rep == 1 ? NNLA_ACT_RELU : NNLA_ACT_SOFTMAX);
             assert_status(nnla_conv2d_output_size(&s.d, s.h, s.w, &s.oh, &s.ow), NNLA_OK);
@@ -350,8 +365,10 @@ static void test_kernel_row_split(void **state)
             c.d.groups = groups;
             c.d.stride_h = 1;
             c.d.stride_w = nnla_test_int(&rng, 1, 2);
-            c.d.pad_h = nnla_test_int(&rng, 0, 2);
-            c.d.pad_w = nnla_test_int(&rng, 0, 2);
+            c.d.pad_top = nnla_test_int(&rng, 0, 2);
+            c.d.pad_bottom = nnla_test_int(&rng, 0, 2);
+            c.d.pad_left = nnla_test_int(&rng, 0, 2);
+            c.d.pad_right = nnla_test_int(&rng, 0, 2);
             c.d.dilation_h = nnla_test_int(&rng, 1, 2);
             c.d.dilation_w = nnla_test_int(&rng, 1, 2);
             c.batch = nnla_test_int(&rng, 1, 2);
@@ -370,7 +387,7 @@ static void test_softmax_planes(void **state)
 {
     (void)state;
     nnla_conv2d_desc d = nnla_conv2d_desc_make(2, 3, 3, 3);
-    d.pad_h = d.pad_w = 1;
+    pad_all(&d, 1);
     size_t h = 9, w = 7, p = h * w, ws;
     double x[2 * 2 * 9 * 7], wt[3 * 2 * 9], y[2 * 3 * 9 * 7];
     nnla_test_rng r = {5};
@@ -393,7 +410,63 @@ static void test_softmax_planes(void **state)
     free(work);
 }
 
-/* ------------------------------------------------------------------ im2col / col2im */
+/* ------------------------------------------------------------------ backward passes */
+
+/*
+ * The backward passes by their definition, as plain loops over every (output, kernel tap) pair:
+ * dx[n][c][iy][ix] += w[m][c'][i][j] dy[n][m][oy][ox], dw[m][c'][i][j] += dy x, db[m] += dy.
+ * dxabs and dwabs receive the sums of the absolute values of the terms (the scale of the rounding
+ * error of each entry).
+ */
+static void ref_backward(const nnla_conv2d_desc *d, size_t batch, size_t h, size_t w, size_t oh, size_t ow,
+                         const double *x, const double *wt, const double *dy, double *dx, double *dxabs, double *dw,
+                         double *dwabs, double *db)
+{
+    size_t cg = d->in_channels / d->groups, mg = d->out_channels / d->groups;
+    size_t nx = batch * d->in_channels * h * w, nw = d->out_channels * cg * d->kernel_h * d->kernel_w;
+    memset(dx, 0, nx * sizeof *dx);
+    memset(dxabs, 0, nx * sizeof *dxabs);
+    memset(dw, 0, nw * sizeof *dw);
+    memset(dwabs, 0, nw * sizeof *dwabs);
+    memset(db, 0, d->out_channels * sizeof *db);
+    for (size_t n = 0; n < batch; n++)
+        for (size_t m = 0; m < d->out_channels; m++)
+            for (size_t oy = 0; oy < oh; oy++)
+                for (size_t ox = 0; ox < ow; ox++) {
+                    double g = dy[((n * d->out_channels + m) * oh + oy) * ow + ox];
+                    db[m] += g;
+                    for (size_t c = 0; c < cg; c++)
+                        for (size_t i = 0; i < d->kernel_h; i++) {
+                            long iy = in_index(oy, d->stride_h, i, d->dilation_h, d->pad_top, h);
+                            if (iy < 0) continue;
+                            for (size_t j = 0; j < d->kernel_w; j++) {
+                                long ix = in_index(ox, d->stride_w, j, d->dilation_w, d->pad_left, w);
+                                if (ix < 0) continue;
+                                size_t xi = ((n * d->in_channels + m / mg * cg + c) * h + (size_t)iy) * w + (size_t)ix;
+                                size_t wi = ((m * cg + c) * d->kernel_h + i) * d->kernel_w + j;
+                                dx[xi] += wt[wi] * g;
+                                dxabs[xi] += fabs(wt[wi] * g);
+                                dw[wi] += g * x[xi];
+                                dwabs[wi] += fabs(g * x[xi]);
+                            }
+                        }
+                }
+}
+
+/* A workspace size for a mode (0: preferred, 1: minimum, 2: random in between, 3: more). */
+static size_t pick_ws(nnla_test_rng *r, int mode, size_t full, size_t wmin)
+{
+    switch (mode) {
+    case 0:
+        return full;
+    case 1:
+        return wmin;
+    case 2:
+        return wmin + (size_t)nnla_test_int(r, 0, full - wmin);
+    default:
+        return full + 1000;
+    }
+}
 
 static double dot(const double *a, const double *b, size_t n)
 {
@@ -401,6 +474,373 @@ static double dot(const double *a, const double *b, size_t n)
     for (size_t i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
+
+/*
+ * Both backward passes of one case against ref_backward(), at the case's workspace mode (each
+ * pass its own size, from an odd offset: any alignment), with every output pre-filled with NaN
+ * (it must be overwritten, not accumulated into); then the adjoint identities
+ * <conv(x, w), dy> = <x, backward_data(dy)> = <w, backward_weights(x, dy)>, to n eps.
+ * Returns 1 when a pass ran below its preferred workspace.
+ */
+static int run_backward_case(nnla_test_rng *r, const conv_case *c)
+{
+    const nnla_conv2d_desc *d = &c->d;
+    size_t cg = d->in_channels / d->groups, mg = d->out_channels / d->groups, khw = d->kernel_h * d->kernel_w;
+    size_t nx = c->batch * d->in_channels * c->h * c->w, nw = d->out_channels * cg * khw;
+    size_t p = c->oh * c->ow, ny = c->batch * d->out_channels * p, nb = d->out_channels;
+    double *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *dy = malloc(ny * sizeof *dy);
+    double *dx = malloc(nx * sizeof *dx), *rdx = malloc(nx * sizeof *rdx), *adx = malloc(nx * sizeof *adx);
+    double *dw = malloc(nw * sizeof *dw), *rdw = malloc(nw * sizeof *rdw), *adw = malloc(nw * sizeof *adw);
+    double *db = malloc(nb * sizeof *db), *rdb = malloc(nb * sizeof *rdb);
+    double *y = malloc(ny * sizeof *y), *sabs = malloc(ny * sizeof *sabs);
+    assert_true(x && w && dy && dx && rdx && adx && dw && rdw && adw && db && rdb && y && sabs);
+    nnla_test_fill(r, x, nx, -1, 1);
+    nnla_test_fill(r, w, nw, -1, 1);
+    nnla_test_fill(r, dy, ny, -1, 1);
+    for (size_t i = 0; i < nx; i++) dx[i] = NAN;
+    for (size_t i = 0; i < nw; i++) dw[i] = NAN;
+    for (size_t i = 0; i < nb; i++) db[i] = NAN;
+
+    size_t fd = 0, md = 0, fw = 0, mw = 0;
+    assert_status(nnla_conv2d_backward_data_workspace_size(d, c->batch, c->h, c->w, &fd), NNLA_OK);
+    assert_status(nnla_conv2d_backward_data_workspace_min(d, c->h, c->w, &md), NNLA_OK);
+    assert_status(nnla_conv2d_backward_weights_workspace_size(d, c->batch, c->h, c->w, &fw), NNLA_OK);
+    assert_status(nnla_conv2d_backward_weights_workspace_min(d, c->h, c->w, &mw), NNLA_OK);
+    assert_true(md <= fd && mw <= fw);
+    if (is_direct(d)) assert_true(fd == 0 && md == 0 && fw == 0 && mw == 0);
+    else assert_true(md > 0 && mw > 0);
+    size_t wsd = pick_ws(r, c->ws_mode, fd, md), wsw = pick_ws(r, c->ws_mode, fw, mw);
+    unsigned char *bufd = malloc(wsd + 8), *bufw = malloc(wsw + 8);
+    assert_status(nnla_conv2d_backward_data(d, c->batch, c->h, c->w, dy, w, dx, wsd ? bufd + 5 : NULL, wsd),
+                  NNLA_OK);
+    assert_status(nnla_conv2d_backward_weights(d, c->batch, c->h, c->w, x, dy, dw, c->bias ? db : NULL,
+                                               wsw ? bufw + 3 : NULL, wsw),
+                  NNLA_OK);
+    ref_backward(d, c->batch, c->h, c->w, c->oh, c->ow, x, w, dy, rdx, adx, rdw, adw, rdb);
+    /* entrywise: |error| <= (terms + 2) eps sum|terms| with terms <= mg*kh*kw (dx), batch*p (dw) */
+    double sx = 0, sw = 0, sb = 0;
+    for (size_t i = 0; i < nx; i++) sx = adx[i] > sx ? adx[i] : sx;
+    for (size_t i = 0; i < nw; i++) sw = adw[i] > sw ? adw[i] : sw;
+    for (size_t i = 0; i < ny; i++) sb += fabs(dy[i]);
+    assert_vec_close(dx, rdx, nx, 0.0, 2.0 * (double)(mg * khw + 2) * EPS * (sx + DBL_MIN));
+    assert_vec_close(dw, rdw, nw, 0.0, 2.0 * (double)(c->batch * p + 2) * EPS * (sw + DBL_MIN));
+    if (c->bias) assert_vec_close(db, rdb, nb, 0.0, 2.0 * (double)(c->batch * p) * EPS * sb);
+    for (size_t i = 0; i < nb && !c->bias; i++) assert_true(isnan(db[i])); /* NULL db: not written */
+
+    /* the adjoint identities, against the forward pass itself */
+    size_t fws = 0;
+    assert_status(nnla_conv2d_workspace_size(d, c->batch, c->h, c->w, &fws), NNLA_OK);
+    void *fwork = fws ? malloc(fws) : NULL;
+    assert_status(nnla_conv2d_forward(d, c->batch, c->h, c->w, x, w, NULL, nnla_act_default(NNLA_ACT_IDENTITY), y,
+                                      fwork, fws),
+                  NNLA_OK);
+    double *yref = malloc(ny * sizeof *yref);
+    ref_conv(d, c->batch, c->h, c->w, x, w, NULL, c->oh, c->ow, yref, sabs);
+    assert_vec_close(y, yref, ny, 0.0, 2.0 * (double)(cg * khw + 2) * EPS * (double)(cg * khw));
+    free(yref);
+    double s = 0; /* sum over every triple product |x w dy|: the scale of both sides' rounding */
+    for (size_t i = 0; i < ny; i++) s += sabs[i] * fabs(dy[i]);
+    double lhs = dot(y, dy, ny), rx = dot(x, dx, nx), rw = dot(w, dw, nw);
+    double nn = (double)(cg * khw + mg * khw + ny + nx + nw + c->batch * p);
+    assert_true(fabs(lhs - rx) <= 2.0 * nn * EPS * s + DBL_MIN);
+    assert_true(fabs(lhs - rw) <= 2.0 * nn * EPS * s + DBL_MIN);
+    free(fwork);
+    free(x);
+    free(w);
+    free(dy);
+    free(dx);
+    free(rdx);
+    free(adx);
+    free(dw);
+    free(rdw);
+    free(adw);
+    free(db);
+    free(rdb);
+    free(y);
+    free(sabs);
+    free(bufd);
+    free(bufw);
+    return wsd < fd || wsw < fw;
+}
+
+/* Hundreds of random configurations (odd sizes, stride, dilation, groups, depthwise, asymmetric
+ * padding, the 1x1 path, every workspace mode) against the loops and the adjoint identities. */
+static void test_backward_random(void **state)
+{
+    (void)state;
+    nnla_test_rng rng = {8080};
+    int tiled = 0, asym = 0, direct = 0, depthwise = 0;
+    for (int trial = 0; trial < 400; trial++) {
+        conv_case c = draw_case(&rng, trial);
+        tiled += run_backward_case(&rng, &c);
+        asym += c.d.pad_top != c.d.pad_bottom || c.d.pad_left != c.d.pad_right;
+        direct += is_direct(&c.d);
+        depthwise += c.d.groups > 1 && c.d.groups == c.d.in_channels;
+    }
+    assert_true(tiled >= 50);
+    assert_true(asym >= 100);
+    assert_true(direct >= 30);
+    assert_true(depthwise >= 30);
+}
+
+/* The kernel-row split (in/groups * kernel_w >= 64, stride_h 1), several small images per GEMM,
+ * bands of a wide image, the 1x1 path on a wide image: every workspace mode. */
+static void test_backward_split_and_chunks(void **state)
+{
+    (void)state;
+    nnla_test_rng rng = {1312};
+    for (int trial = 0; trial < 60; trial++) {
+        conv_case c;
+        memset(&c, 0, sizeof c);
+        do {
+            size_t groups = nnla_test_int(&rng, 1, 2), cg = nnla_test_int(&rng, 22, 40);
+            size_t kh = nnla_test_int(&rng, 2, 4), kw = nnla_test_int(&rng, 2, 4);
+            c.d = nnla_conv2d_desc_make(cg * groups, nnla_test_int(&rng, 1, 6) * groups, kh, kw);
+            c.d.groups = groups;
+            c.d.stride_w = nnla_test_int(&rng, 1, 2);
+            c.d.pad_top = nnla_test_int(&rng, 0, 2);
+            c.d.pad_bottom = nnla_test_int(&rng, 0, 2);
+            c.d.pad_left = nnla_test_int(&rng, 0, 2);
+            c.d.pad_right = nnla_test_int(&rng, 0, 2);
+            c.d.dilation_h = nnla_test_int(&rng, 1, 2);
+            c.d.dilation_w = nnla_test_int(&rng, 1, 2);
+            c.batch = nnla_test_int(&rng, 1, 3);
+            c.h = nnla_test_int(&rng, 1, 11);
+            c.w = nnla_test_int(&rng, 1, 11);
+            c.bias = (int)nnla_test_int(&rng, 0, 1);
+            c.ws_mode = trial % 4;
+        } while (nnla_conv2d_output_size(&c.d, c.h, c.w, &c.oh, &c.ow) != NNLA_OK);
+        run_backward_case(&rng, &c);
+    }
+    /* small images, batch 7: several per GEMM (groups 1 and 2, asymmetric padding) */
+    for (int mode = 0; mode < 4; mode++)
+        for (int rep = 0; rep < 2; rep++) {
+            conv_case s = {nnla_conv2d_desc_make(4, 6, 3, 3), 7, 5, 6, 0, 0, 1, {NNLA_ACT_IDENTITY, 0}, mode};
+            s.d.pad_top = 1;
+            s.d.pad_right = 2;
+            s.d.groups = rep ? 2 : 1;
+            assert_status(nnla_conv2d_output_size(&s.d, s.h, s.w, &s.oh, &s.ow), NNLA_OK);
+            run_backward_case(&rng, &s);
+        }
+    /* 48 channels of 70x66, stride 2: the column matrix exceeds the chunk cap on its own */
+    conv_case wide = {nnla_conv2d_desc_make(48, 3, 3, 3), 1, 70, 66, 0, 0, 1, {NNLA_ACT_IDENTITY, 0}, 0};
+    pad_all(&wide.d, 1);
+    wide.d.pad_bottom = 0;
+    wide.d.stride_h = wide.d.stride_w = 2;
+    assert_status(nnla_conv2d_output_size(&wide.d, wide.h, wide.w, &wide.oh, &wide.ow), NNLA_OK);
+    run_backward_case(&rng, &wide);
+    /* 1x1 on a wide image, with groups */
+    conv_case one = {nnla_conv2d_desc_make(6, 4, 1, 1), 2, 61, 67, 61, 67, 1, {NNLA_ACT_IDENTITY, 0}, 0};
+    one.d.groups = 2;
+    run_backward_case(&rng, &one);
+}
+
+/*
+ * Central finite differences of L = sum r * tanh(conv(x, w) + b) against the chain rule through
+ * the backward passes (dL/dy = r (1 - tanh^2)): relative error below 1e-6 on random entries.
+ */
+static void test_backward_finite_differences(void **state)
+{
+    (void)state;
+    nnla_test_rng rng = {606};
+    for (int trial = 0; trial < 24; trial++) {
+        conv_case c = draw_case(&rng, trial);
+        const nnla_conv2d_desc *d = &c.d;
+        size_t cg = d->in_channels / d->groups;
+        size_t nx = c.batch * d->in_channels * c.h * c.w, nw = d->out_channels * cg * d->kernel_h * d->kernel_w;
+        size_t ny = c.batch * d->out_channels * c.oh * c.ow, nb = d->out_channels;
+        double *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *b = malloc(nb * sizeof *b);
+        double *rr = malloc(ny * sizeof *rr), *y = malloc(ny * sizeof *y), *g = malloc(ny * sizeof *g);
+        double *dx = malloc(nx * sizeof *dx), *dw = malloc(nw * sizeof *dw), *db = malloc(nb * sizeof *db);
+        nnla_test_fill(&rng, x, nx, -1, 1);
+        nnla_test_fill(&rng, w, nw, -1, 1);
+        nnla_test_fill(&rng, b, nb, -1, 1);
+        nnla_test_fill(&rng, rr, ny, -1, 1);
+        size_t f = 0, fd = 0, fw = 0;
+        assert_status(nnla_conv2d_workspace_size(d, c.batch, c.h, c.w, &f), NNLA_OK);
+        assert_status(nnla_conv2d_backward_data_workspace_size(d, c.batch, c.h, c.w, &fd), NNLA_OK);
+        assert_status(nnla_conv2d_backward_weights_workspace_size(d, c.batch, c.h, c.w, &fw), NNLA_OK);
+        size_t most = f > fd ? f : fd;
+        most = most > fw ? most : fw;
+        void *work = most ? malloc(most) : NULL;
+        nnla_act tanh_act = nnla_act_default(NNLA_ACT_TANH);
+#define LOSS(out)                                                                                            \
+    do {                                                                                                     \
+        assert_status(nnla_conv2d_forward(d, c.batch, c.h, c.w, x, w, b, tanh_act, y, work, f), NNLA_OK);     \
+        (out) = dot(rr, y, ny);                                                                              \
+    } while (0)
+        assert_status(nnla_conv2d_forward(d, c.batch, c.h, c.w, x, w, b, tanh_act, y, work, f), NNLA_OK);
+        for (size_t i = 0; i < ny; i++) g[i] = rr[i] * (1.0 - y[i] * y[i]);
+        assert_status(nnla_conv2d_backward_data(d, c.batch, c.h, c.w, g, w, dx, work, fd), NNLA_OK);
+        assert_status(nnla_conv2d_backward_weights(d, c.batch, c.h, c.w, x, g, dw, db, work, fw), NNLA_OK);
+        const double hstep = 1e-5;
+        double *params[3] = {x, w, b}, *grads[3] = {dx, dw, db};
+        size_t counts[3] = {nx, nw, nb};
+        for (int which = 0; which < 3; which++)
+            for (int k = 0; k < 6; k++) {
+                size_t at = (size_t)nnla_test_int(&rng, 0, counts[which] - 1);
+                double keep = params[which][at], lp, lm;
+                params[which][at] = keep + hstep;
+                LOSS(lp);
+                params[which][at] = keep - hstep;
+                LOSS(lm);
+                params[which][at] = keep;
+                double fdv = (lp - lm) / (2 * hstep), an = grads[which][at];
+                if (fabs(fdv - an) > 1e-6 * fmax(1.0, fabs(an)))
+                    fail_msg("trial %d, %s[%zu]: finite difference %.12g, backward %.12g", trial,
+                             which == 0 ? "x" : which == 1 ? "w" : "b", at, fdv, an);
+            }
+#undef LOSS
+        free(x);
+        free(w);
+        free(b);
+        free(rr);
+        free(y);
+        free(g);
+        free(dx);
+        free(dw);
+        free(db);
+        free(work);
+    }
+}
+
+/* Bad input to the backward passes: a status, and every output and the workspace untouched. */
+static void test_backward_bad_input(void **state)
+{
+    (void)state;
+    nnla_conv2d_desc d = nnla_conv2d_desc_make(4, 6, 3, 3), e;
+    pad_all(&d, 1);
+    d.pad_right = 2;
+    d.groups = 2;
+    const size_t batch = 2, h = 5, w = 5; /* out 5 x 6 */
+    size_t oh, ow;
+    assert_status(nnla_conv2d_output_size(&d, h, w, &oh, &ow), NNLA_OK);
+    assert_true(oh == 5 && ow == 6);
+    double x[2 * 4 * 25], dy[2 * 6 * 30], wt[6 * 2 * 9];
+    double dx[2 * 4 * 25], dx0[2 * 4 * 25], dw[6 * 2 * 9], dw0[6 * 2 * 9], db[6], db0[6];
+    nnla_test_rng r = {17};
+    nnla_test_fill(&r, x, sizeof x / sizeof x[0], -1, 1);
+    nnla_test_fill(&r, dy, sizeof dy / sizeof dy[0], -1, 1);
+    nnla_test_fill(&r, wt, sizeof wt / sizeof wt[0], -1, 1);
+    nnla_test_fill(&r, dx0, sizeof dx0 / sizeof dx0[0], -1, 1);
+    nnla_test_fill(&r, dw0, sizeof dw0 / sizeof dw0[0], -1, 1);
+    nnla_test_fill(&r, db0, 6, -1, 1);
+    memcpy(dx, dx0, sizeof dx);
+    memcpy(dw, dw0, sizeof dw);
+    memcpy(db, db0, sizeof db);
+    size_t wsd = 0, wsw = 0, mind = 0, minw = 0;
+    assert_status(nnla_conv2d_backward_data_workspace_size(&d, batch, h, w, &wsd), NNLA_OK);
+    assert_status(nnla_conv2d_backward_weights_workspace_size(&d, batch, h, w, &wsw), NNLA_OK);
+    assert_status(nnla_conv2d_backward_data_workspace_min(&d, h, w, &mind), NNLA_OK);
+    assert_status(nnla_conv2d_backward_weights_workspace_min(&d, h, w, &minw), NNLA_OK);
+    size_t ws = wsd > wsw ? wsd : wsw;
+    unsigned char *work = malloc(ws), *work0 = malloc(ws);
+    memset(work, 0x5A, ws);
+    memcpy(work0, work, ws);
+
+#define BD(dd, bt, hh, ww, dyp, wp, dxp, wk, wsz, st)                                                        \
+    do {                                                                                                     \
+        assert_status(nnla_conv2d_backward_data((dd), (bt), (hh), (ww), (dyp), (wp), (dxp), (wk), (wsz)), (st)); \
+        assert_memory_equal(dx, dx0, sizeof dx);                                                             \
+        assert_memory_equal(work, work0, ws);                                                                \
+    } while (0)
+#define BW(dd, bt, hh, ww, xp, dyp, dwp, dbp, wk, wsz, st)                                                   \
+    do {                                                                                                     \
+        assert_status(                                                                                       \
+            nnla_conv2d_backward_weights((dd), (bt), (hh), (ww), (xp), (dyp), (dwp), (dbp), (wk), (wsz)), (st)); \
+        assert_memory_equal(dw, dw0, sizeof dw);                                                             \
+        assert_memory_equal(db, db0, sizeof db);                                                             \
+        assert_memory_equal(work, work0, ws);                                                                \
+    } while (0)
+
+    /* NULLs */
+    BD(NULL, batch, h, w, dy, wt, dx, work, ws, NNLA_ENULL);
+    BD(&d, batch, h, w, NULL, wt, dx, work, ws, NNLA_ENULL);
+    BD(&d, batch, h, w, dy, NULL, dx, work, ws, NNLA_ENULL);
+    BD(&d, batch, h, w, dy, wt, NULL, work, ws, NNLA_ENULL);
+    BD(&d, batch, h, w, dy, wt, dx, NULL, ws, NNLA_ENULL);
+    BW(NULL, batch, h, w, x, dy, dw, db, work, ws, NNLA_ENULL);
+    BW(&d, batch, h, w, NULL, dy, dw, db, work, ws, NNLA_ENULL);
+    BW(&d, batch, h, w, x, NULL, dw, db, work, ws, NNLA_ENULL);
+    BW(&d, batch, h, w, x, dy, NULL, db, work, ws, NNLA_ENULL);
+    BW(&d, batch, h, w, x, dy, dw, db, NULL, ws, NNLA_ENULL);
+    /* zero sizes and fields, groups that do not divide */
+    BD(&d, 0, h, w, dy, wt, dx, work, ws, NNLA_EDIM);
+    BW(&d, 0, h, w, x, dy, dw, db, work, ws, NNLA_EDIM);
+    BD(&d, batch, 0, w, dy, wt, dx, work, ws, NNLA_EDIM);
+    BW(&d, batch, h, 0, x, dy, dw, db, work, ws, NNLA_EDIM);
+    size_t *fields[] = {&e.in_channels, &e.out_channels, &e.kernel_h,   &e.kernel_w, &e.stride_h,
+                        &e.stride_w,    &e.dilation_h,   &e.dilation_w, &e.groups};
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+        e = d;
+        *fields[f] = 0;
+        BD(&e, batch, h, w, dy, wt, dx, work, ws, NNLA_EDIM);
+        BW(&e, batch, h, w, x, dy, dw, db, work, ws, NNLA_EDIM);
+    }
+    e = d;
+    e.groups = 3;
+    BD(&e, batch, h, w, dy, wt, dx, work, ws, NNLA_EDIM);
+    BW(&e, batch, h, w, x, dy, dw, db, work, ws, NNLA_EDIM);
+    /* kernel larger than the padded input (with the asymmetric padding: 5 + 1 + 1 rows) */
+    e = d;
+    e.kernel_h = 8;
+    BD(&e, batch, h, w, dy, wt, dx, work, ws, NNLA_ESHAPE);
+    BW(&e, batch, h, w, x, dy, dw, db, work, ws, NNLA_ESHAPE);
+    e.pad_bottom = 2; /* 5 + 1 + 2 = 8: fits */
+    assert_status(nnla_conv2d_output_size(&e, h, w, &oh, &ow), NNLA_OK);
+    assert_true(oh == 1);
+    /* overflow */
+    BD(&d, SIZE_MAX / 8, h, w, dy, wt, dx, work, ws, NNLA_EOVERFLOW);
+    BW(&d, SIZE_MAX / 8, h, w, x, dy, dw, db, work, ws, NNLA_EOVERFLOW);
+    e = d;
+    e.pad_left = SIZE_MAX - 2;
+    BD(&e, batch, h, w, dy, wt, dx, work, ws, NNLA_EOVERFLOW);
+    BW(&e, batch, h, w, x, dy, dw, db, work, ws, NNLA_EOVERFLOW);
+    e = d;
+    e.groups = 1;
+    e.in_channels = 1;
+    e.out_channels = (size_t)1 << 31; /* a GEMM dimension beyond int */
+    BD(&e, 1, h, w, dy, wt, dx, work, ws, NNLA_EOVERFLOW);
+    BW(&e, 1, h, w, x, dy, dw, db, work, ws, NNLA_EOVERFLOW);
+    /* workspace below the minimum */
+    BD(&d, batch, h, w, dy, wt, dx, work, mind - 1, NNLA_EWORKSPACE);
+    BD(&d, batch, h, w, dy, wt, dx, NULL, 0, NNLA_EWORKSPACE);
+    BW(&d, batch, h, w, x, dy, dw, db, work, minw - 1, NNLA_EWORKSPACE);
+    BW(&d, batch, h, w, x, dy, dw, db, NULL, 0, NNLA_EWORKSPACE);
+    /* overlaps: dx over dy or w; dw over x or dy; db over dy or dw; the workspace over anything */
+    double big[2 * 6 * 30 + 2 * 4 * 25];
+    memcpy(big, dy, sizeof dy);
+    BD(&d, batch, h, w, big, wt, big + 100, work, ws, NNLA_EALIAS);
+    BD(&d, 1, h, w, dy, big, big + 10, work, ws, NNLA_EALIAS);
+    BD(&d, batch, h, w, dy, wt, dx, (unsigned char *)dx + 8, 64, NNLA_EALIAS);
+    BD(&d, batch, h, w, dy, wt, dx, (unsigned char *)wt + 8, 64, NNLA_EALIAS);
+    BW(&d, batch, h, w, big, dy, big + 7, db, work, ws, NNLA_EALIAS);
+    BW(&d, batch, h, w, x, big, big + 100, db, work, ws, NNLA_EALIAS);
+    BW(&d, batch, h, w, x, big, dw, big + 3, work, ws, NNLA_EALIAS);
+    BW(&d, batch, h, w, x, dy, big, big + 5, work, ws, NNLA_EALIAS);
+    BW(&d, batch, h, w, x, dy, dw, db, (unsigned char *)db, 64, NNLA_EALIAS);
+    BW(&d, batch, h, w, x, dy, dw, db, (unsigned char *)x + 8, 64, NNLA_EALIAS);
+#undef BD
+#undef BW
+    /* the queries: NULLs and bad descriptors, the output untouched */
+    size_t bytes = 77;
+    assert_status(nnla_conv2d_backward_data_workspace_size(NULL, batch, h, w, &bytes), NNLA_ENULL);
+    assert_status(nnla_conv2d_backward_data_workspace_size(&d, batch, h, w, NULL), NNLA_ENULL);
+    assert_status(nnla_conv2d_backward_data_workspace_size(&d, 0, h, w, &bytes), NNLA_EDIM);
+    assert_status(nnla_conv2d_backward_data_workspace_min(&d, 0, w, &bytes), NNLA_EDIM);
+    assert_status(nnla_conv2d_backward_weights_workspace_size(&d, batch, h, w, NULL), NNLA_ENULL);
+    assert_status(nnla_conv2d_backward_weights_workspace_size(&d, 0, h, w, &bytes), NNLA_EDIM);
+    assert_status(nnla_conv2d_backward_weights_workspace_min(NULL, h, w, &bytes), NNLA_ENULL);
+    e = d;
+    e.kernel_w = 12;
+    assert_status(nnla_conv2d_backward_weights_workspace_min(&e, h, w, &bytes), NNLA_ESHAPE);
+    assert_status(nnla_conv2d_backward_data_workspace_min(&e, h, w, &bytes), NNLA_ESHAPE);
+    assert_true(bytes == 77);
+    free(work);
+    free(work0);
+}
+
+/* ------------------------------------------------------------------ im2col / col2im */
 
 static void test_im2col_col2im(void **state)
 {
@@ -475,9 +915,9 @@ static void test_nan_propagates(void **state)
                         if (n == an && ac / cg == m / mg)
                             for (size_t i = 0; i < d->kernel_h; i++)
                                 for (size_t j = 0; j < d->kernel_w; j++)
-                                    if (in_index(oy, d->stride_h, i, d->dilation_h, d->pad_h, c.h) ==
+                                    if (in_index(oy, d->stride_h, i, d->dilation_h, d->pad_top, c.h) ==
                                             (long)ay &&
-                                        in_index(ox, d->stride_w, j, d->dilation_w, d->pad_w, c.w) ==
+                                        in_index(ox, d->stride_w, j, d->dilation_w, d->pad_left, c.w) ==
                                             (long)ax)
                                         hit = 1;
                         double v = y[((n * d->out_channels + m) * c.oh + oy) * c.ow + ox];
@@ -499,7 +939,7 @@ static void test_bad_input(void **state)
 {
     (void)state;
     nnla_conv2d_desc d = nnla_conv2d_desc_make(4, 6, 3, 3);
-    d.pad_h = d.pad_w = 1;
+    pad_all(&d, 1);
     d.groups = 2;
     const size_t batch = 2, h = 5, w = 5, ny = batch * 6 * 25;
     double x[2 * 4 * 25], wt[6 * 2 * 9], b[6], y[2 * 6 * 25], y0[2 * 6 * 25];
@@ -562,7 +1002,11 @@ static void test_bad_input(void **state)
     /* sizes that overflow */
     FWD(&d, SIZE_MAX / 8, h, w, x, wt, b, relu, y, work, ws, NNLA_EOVERFLOW);
     e = d;
-    e.pad_h = SIZE_MAX / 2;
+    e.pad_top = SIZE_MAX / 2;
+    FWD(&e, batch, h, w, x, wt, b, relu, y, work, ws, NNLA_EOVERFLOW);
+    e = d;
+    e.pad_left = SIZE_MAX / 2;
+    e.pad_right = SIZE_MAX / 2;
     FWD(&e, batch, h, w, x, wt, b, relu, y, work, ws, NNLA_EOVERFLOW);
     FWD(&d, batch, (size_t)1 << 33, (size_t)1 << 33, x, wt, b, relu, y, work, ws, NNLA_EOVERFLOW);
     /* GEMM dimensions beyond int: 2^31 output channels per group */
@@ -648,40 +1092,73 @@ static void test_desc_and_queries(void **state)
     assert_int_equal(d.out_channels, 8);
     assert_int_equal(d.kernel_h, 5);
     assert_int_equal(d.kernel_w, 2);
-    assert_true(d.stride_h == 1 && d.stride_w == 1 && d.pad_h == 0 && d.pad_w == 0);
+    assert_true(d.stride_h == 1 && d.stride_w == 1);
+    assert_true(d.pad_top == 0 && d.pad_bottom == 0 && d.pad_left == 0 && d.pad_right == 0);
     assert_true(d.dilation_h == 1 && d.dilation_w == 1 && d.groups == 1);
-    /* out = (in + 2 pad - dil (k - 1) - 1) / stride + 1, as PyTorch */
+    /* out = (in + pad_top + pad_bottom - dil (k - 1) - 1) / stride + 1 (PyTorch's with equal pads) */
     d.stride_h = 2;
     d.stride_w = 3;
-    d.pad_h = 2;
-    d.pad_w = 1;
+    d.pad_top = 2;
+    d.pad_bottom = 3;
+    d.pad_left = 1;
+    d.pad_right = 0;
     d.dilation_h = 2;
     size_t oh, ow;
     assert_status(nnla_conv2d_output_size(&d, 17, 10, &oh, &ow), NNLA_OK);
-    assert_int_equal(oh, (17 + 4 - 2 * 4 - 1) / 2 + 1);
-    assert_int_equal(ow, (10 + 2 - 1 - 1) / 3 + 1);
-    /* the minimum is one output row of one group's column matrix, plus (pad_w > 0) one
-     * channel's input rows it reads, padded: 9 rows of 10 + 2, plus alignment slack */
-    size_t wmin, full;
+    assert_int_equal(oh, (17 + 5 - 2 * 4 - 1) / 2 + 1);
+    assert_int_equal(ow, (10 + 1 - 1 - 1) / 3 + 1);
+    d.pad_bottom = 4; /* one more row: out_h grows by one at stride 2 when the sum gets even */
+    assert_status(nnla_conv2d_output_size(&d, 17, 10, &oh, &ow), NNLA_OK);
+    assert_int_equal(oh, (17 + 6 - 2 * 4 - 1) / 2 + 1);
+    assert_int_equal(oh, 8);
+    /* the minimum is one output row of one group's column matrix, plus (pad_left or pad_right
+     * > 0) one channel's input rows it reads, padded: 9 rows of 10 + 1, plus alignment slack */
+    size_t wmin, full, dmin, wtmin;
     assert_status(nnla_conv2d_workspace_min(&d, 17, 10, &wmin), NNLA_OK);
-    assert_true(wmin >= (3 * 5 * 2 * ow + 9 * 12) * sizeof(double));
-    assert_true(wmin <= (3 * 5 * 2 * ow + 9 * 12) * sizeof(double) + 128);
-    d.pad_w = 0; /* no padded rows */
+    assert_true(wmin >= (3 * 5 * 2 * ow + 9 * 11) * sizeof(double));
+    assert_true(wmin <= (3 * 5 * 2 * ow + 9 * 11) * sizeof(double) + 128);
+    /* the weight gradient builds the same column matrix; the input gradient needs no row buffer */
+    assert_status(nnla_conv2d_backward_weights_workspace_min(&d, 17, 10, &wtmin), NNLA_OK);
+    assert_true(wtmin == wmin);
+    assert_status(nnla_conv2d_backward_data_workspace_min(&d, 17, 10, &dmin), NNLA_OK);
+    assert_true(dmin >= 3 * 5 * 2 * ow * sizeof(double));
+    assert_true(dmin <= 3 * 5 * 2 * ow * sizeof(double) + 64);
+    d.pad_left = 0; /* no padded rows */
     assert_status(nnla_conv2d_output_size(&d, 17, 10, &oh, &ow), NNLA_OK);
     assert_status(nnla_conv2d_workspace_min(&d, 17, 10, &wmin), NNLA_OK);
     assert_true(wmin >= 3 * 5 * 2 * ow * sizeof(double));
     assert_true(wmin <= 3 * 5 * 2 * ow * sizeof(double) + 64);
+    d.pad_right = 1; /* only on the right: the row buffer again */
+    assert_status(nnla_conv2d_workspace_min(&d, 17, 10, &wmin), NNLA_OK);
+    assert_true(wmin >= (3 * 5 * 2 * ow + 9 * 11) * sizeof(double));
+    d.pad_right = 0;
     assert_status(nnla_conv2d_workspace_size(&d, 4, 17, 10, &full), NNLA_OK);
     assert_true(full >= 3 * 5 * 2 * oh * ow * sizeof(double));
-    /* 1x1 stride 1 unpadded (any dilation): no workspace */
+    assert_status(nnla_conv2d_backward_data_workspace_size(&d, 4, 17, 10, &full), NNLA_OK);
+    assert_true(full >= 3 * 5 * 2 * oh * ow * sizeof(double));
+    assert_status(nnla_conv2d_backward_weights_workspace_size(&d, 4, 17, 10, &full), NNLA_OK);
+    assert_true(full >= 3 * 5 * 2 * oh * ow * sizeof(double));
+    /* 1x1 stride 1 unpadded (any dilation): no workspace, for every pass */
     nnla_conv2d_desc one = nnla_conv2d_desc_make(16, 4, 1, 1);
     one.dilation_h = 3;
-    assert_status(nnla_conv2d_workspace_size(&one, 8, 9, 9, &full), NNLA_OK);
-    assert_status(nnla_conv2d_workspace_min(&one, 9, 9, &wmin), NNLA_OK);
-    assert_true(full == 0 && wmin == 0);
-    one.pad_h = 1;
-    assert_status(nnla_conv2d_workspace_size(&one, 8, 9, 9, &full), NNLA_OK);
-    assert_true(full > 0);
+    size_t q[6];
+    assert_status(nnla_conv2d_workspace_size(&one, 8, 9, 9, &q[0]), NNLA_OK);
+    assert_status(nnla_conv2d_workspace_min(&one, 9, 9, &q[1]), NNLA_OK);
+    assert_status(nnla_conv2d_backward_data_workspace_size(&one, 8, 9, 9, &q[2]), NNLA_OK);
+    assert_status(nnla_conv2d_backward_data_workspace_min(&one, 9, 9, &q[3]), NNLA_OK);
+    assert_status(nnla_conv2d_backward_weights_workspace_size(&one, 8, 9, 9, &q[4]), NNLA_OK);
+    assert_status(nnla_conv2d_backward_weights_workspace_min(&one, 9, 9, &q[5]), NNLA_OK);
+    for (int i = 0; i < 6; i++) assert_true(q[i] == 0);
+    /* any one side of padding leaves the fast path */
+    for (int side = 0; side < 4; side++) {
+        nnla_conv2d_desc e = one;
+        size_t *pads[4] = {&e.pad_top, &e.pad_bottom, &e.pad_left, &e.pad_right};
+        *pads[side] = 1;
+        assert_status(nnla_conv2d_workspace_size(&e, 8, 9, 9, &full), NNLA_OK);
+        assert_true(full > 0);
+        assert_status(nnla_conv2d_backward_data_workspace_min(&e, 9, 9, &full), NNLA_OK);
+        assert_true(full > 0);
+    }
 }
 
 int main(void)
@@ -691,7 +1168,9 @@ int main(void)
         cmocka_unit_test(test_chunking),         cmocka_unit_test(test_kernel_row_split),
         cmocka_unit_test(test_softmax_planes),   cmocka_unit_test(test_im2col_col2im),
         cmocka_unit_test(test_nan_propagates),   cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_desc_and_queries),
+        cmocka_unit_test(test_desc_and_queries), cmocka_unit_test(test_backward_random),
+        cmocka_unit_test(test_backward_split_and_chunks), cmocka_unit_test(test_backward_finite_differences),
+        cmocka_unit_test(test_backward_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

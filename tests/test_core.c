@@ -1,26 +1,67 @@
 /* Core: statuses, version, views, GEMM/GEMV against triple loops, BLAS information. */
 #include "testutil.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Every status of NNLA_STATUS_LIST, as the list states it. */
+static const struct {
+    nnla_status status;
+    int value;
+    const char *name, *message;
+} all_statuses[] = {
+#define STATUS_ENTRY_(name, value, msg) {name, value, #name, msg},
+    NNLA_STATUS_LIST(STATUS_ENTRY_)
+#undef STATUS_ENTRY_
+};
+#define NUM_STATUSES (sizeof all_statuses / sizeof all_statuses[0])
+
+static int is_listed(int v)
+{
+    for (size_t i = 0; i < NUM_STATUSES; i++)
+        if (all_statuses[i].value == v) return 1;
+    return 0;
+}
+
 static void test_status_strings(void **state)
 {
     (void)state;
     assert_int_equal(NNLA_OK, 0);
-    for (int s = 0; s <= (int)NNLA_EALIAS; s++) {
-        const char *msg = nnla_strerror((nnla_status)s);
-        assert_non_null(msg);
-        assert_true(strlen(msg) > 0);
-        assert_string_not_equal(msg, "unknown status");
-        assert_true(strncmp(nnla_status_name((nnla_status)s), "NNLA_", 5) == 0);
+    assert_int_equal(all_statuses[0].status, NNLA_OK);
+    int lo = 0, hi = 0;
+    for (size_t i = 0; i < NUM_STATUSES; i++) {
+        nnla_status st = all_statuses[i].status;
+        /* the enumerator has the listed value, and the functions give the listed strings */
+        assert_int_equal((int)st, all_statuses[i].value);
+        assert_string_equal(nnla_status_name(st), all_statuses[i].name);
+        assert_string_equal(nnla_strerror(st), all_statuses[i].message);
+        assert_true(strncmp(all_statuses[i].name, "NNLA_", 5) == 0);
+        assert_true(strlen(all_statuses[i].message) > 0);
+        assert_string_not_equal(all_statuses[i].message, "unknown status");
+        assert_string_not_equal(all_statuses[i].name, "NNLA_UNKNOWN");
+        /* distinct values, names and messages */
+        for (size_t j = 0; j < i; j++) {
+            assert_int_not_equal(all_statuses[j].value, all_statuses[i].value);
+            assert_string_not_equal(all_statuses[j].name, all_statuses[i].name);
+            assert_string_not_equal(all_statuses[j].message, all_statuses[i].message);
+        }
+        if (all_statuses[i].value < lo) lo = all_statuses[i].value;
+        if (all_statuses[i].value > hi) hi = all_statuses[i].value;
     }
-    assert_string_equal(nnla_strerror(NNLA_OK), "success");
-    assert_string_equal(nnla_status_name(NNLA_ESHAPE), "NNLA_ESHAPE");
-    assert_string_equal(nnla_strerror((nnla_status)9999), "unknown status");
-    assert_string_equal(nnla_status_name((nnla_status)-1), "NNLA_UNKNOWN");
+    /* values that are not in the list (around it, in its gaps, far away) give the fallbacks */
+    const int far[] = {-1000000, 9999, 1 << 30};
+    for (int v = lo - 3; v <= hi + 3; v++) {
+        if (is_listed(v)) continue;
+        assert_string_equal(nnla_strerror((nnla_status)v), "unknown status");
+        assert_string_equal(nnla_status_name((nnla_status)v), "NNLA_UNKNOWN");
+    }
+    for (size_t i = 0; i < sizeof far / sizeof far[0]; i++) {
+        assert_string_equal(nnla_strerror((nnla_status)far[i]), "unknown status");
+        assert_string_equal(nnla_status_name((nnla_status)far[i]), "NNLA_UNKNOWN");
+    }
 }
 
 static void test_version(void **state)
@@ -164,17 +205,39 @@ static void test_gemv(void **state)
     assert_vec_close(y, ((double[2]){3, 7}), 2, 0, 0);
 }
 
+/* MAX_THREADS=N in OpenBLAS's configuration string; 1 for a single-threaded build. */
+static int config_max_threads(const char *config)
+{
+    if (strstr(config, "SINGLE_THREADED") != NULL) return 1;
+    const char *p = strstr(config, "MAX_THREADS=");
+    assert_non_null(p);
+    return atoi(p + strlen("MAX_THREADS="));
+}
+
 static void test_blas_info(void **state)
 {
     (void)state;
     assert_non_null(strstr(nnla_blas_config(), "OpenBLAS"));
+    assert_ptr_equal(nnla_blas_config(), nnla_blas_config()); /* read once, kept */
     assert_true(strlen(nnla_blas_corename()) > 0);
     int n = nnla_blas_num_threads();
     assert_true(n >= 1);
+    int max = nnla_blas_max_threads();
+    assert_int_equal(max, config_max_threads(nnla_blas_config()));
+    assert_true(n <= max);
     assert_status(nnla_blas_set_num_threads(0), NNLA_EINVAL);
+    assert_int_equal(nnla_blas_num_threads(), n);
+    /* beyond the maximum: refused (OpenBLAS would clamp silently), the count unchanged */
+    assert_status(nnla_blas_set_num_threads(max + 1), NNLA_EINVAL);
+    assert_int_equal(nnla_blas_num_threads(), n);
+    assert_status(nnla_blas_set_num_threads(1000), NNLA_EINVAL);
+    assert_status(nnla_blas_set_num_threads(INT_MAX), NNLA_EINVAL);
     assert_int_equal(nnla_blas_num_threads(), n);
     assert_status(nnla_blas_set_num_threads(1), NNLA_OK);
     assert_int_equal(nnla_blas_num_threads(), 1);
+    /* the maximum itself is set exactly (a single-threaded build: 1 again) */
+    assert_status(nnla_blas_set_num_threads(max), NNLA_OK);
+    assert_int_equal(nnla_blas_num_threads(), max);
     assert_status(nnla_blas_set_num_threads(n), NNLA_OK);
     assert_int_equal(nnla_blas_num_threads(), n);
 }

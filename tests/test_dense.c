@@ -61,16 +61,20 @@ static void test_dense_random(void **state)
     const char *acts[] = {"identity",       "sigmoid", "sigmoid:3",  "tanh", "relu",
                           "leaky_relu:0.2", "elu",     "gelu",       "silu", "softplus",
                           "softplus:2",     "softmax", "log_softmax"};
-    int trials = 0;
+    /* configurations run per path of nnla_dense_forward: per activation, [one sample (dgemv) or a
+     * batch (dgemm)] x [without or with a bias]; and with padded leading dimensions (ld > cols) */
+    int paths[sizeof acts / sizeof acts[0]][2][2] = {{{0}}}, padded = 0;
     for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++) {
         nnla_act a;
         assert_status(nnla_act_parse(acts[ai], &a), NNLA_OK);
-        for (int t = 0; t < 40; t++, trials++) {
+        for (int t = 0; t < 40; t++) {
             size_t batch = t % 4 == 0 ? 1 : nnla_test_int(&rng, 1, 17);
             size_t in = nnla_test_int(&rng, 1, 37), out = nnla_test_int(&rng, 1, 37);
             size_t ldx = in + nnla_test_int(&rng, 0, 3), ldw = in + nnla_test_int(&rng, 0, 3);
             size_t ldy = out + nnla_test_int(&rng, 0, 3);
             int with_bias = t % 5 != 1;
+            paths[ai][batch > 1][with_bias]++;
+            padded += ldx > in && ldw > in && ldy > out;
             double *x = malloc(batch * ldx * sizeof *x), *w = malloc(out * ldw * sizeof *w);
             double *b = malloc(out * sizeof *b), *y = malloc(batch * ldy * sizeof *y);
             double *r = malloc(batch * ldy * sizeof *r);
@@ -97,7 +101,16 @@ static void test_dense_random(void **state)
             free(r);
         }
     }
-    assert_true(trials >= 500);
+    /* every activation went through every path at least once */
+    for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++)
+        for (int g = 0; g < 2; g++)
+            for (int bias = 0; bias < 2; bias++) {
+                if (paths[ai][g][bias] == 0)
+                    print_error("%s: no %s %s bias\n", acts[ai], g ? "batch" : "single sample",
+                                bias ? "with" : "without");
+                assert_true(paths[ai][g][bias] > 0);
+            }
+    assert_true(padded > 0);
 }
 
 /* Batch 1 (the dgemv path) and the same sample inside a batch (dgemm) agree to rounding. */

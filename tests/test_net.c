@@ -24,18 +24,15 @@
 static nnla_conv2d_desc conv_desc(size_t in, size_t out, size_t k, size_t pad)
 {
     nnla_conv2d_desc d = nnla_conv2d_desc_make(in, out, k, k);
-    d.pad_h = d.pad_w = pad;
+    d.pad_top = d.pad_bottom = d.pad_left = d.pad_right = pad;
     return d;
 }
 
 static nnla_pool2d_desc pool_desc(nnla_pool_kind kind, size_t k, size_t stride, size_t pad)
 {
-    nnla_pool2d_desc d;
-    memset(&d, 0, sizeof d);
-    d.kind = kind;
-    d.kernel_h = d.kernel_w = k;
+    nnla_pool2d_desc d = nnla_pool2d_desc_make(kind, k, k);
     d.stride_h = d.stride_w = stride;
-    d.pad_h = d.pad_w = pad;
+    d.pad_top = d.pad_bottom = d.pad_left = d.pad_right = pad;
     return d;
 }
 

@@ -10,6 +10,14 @@
  * Threads: Debian's OpenBLAS (pthread build) runs one GEMM on several threads;
  * its thread count is one process-wide setting (OPENBLAS_NUM_THREADS, or
  * nnla_blas_set_num_threads()). libnnla never changes it by itself.
+ *
+ * Any number of threads may call libnnla at once. OpenBLAS 0.3.21 cannot take
+ * more than about its MAX_THREADS callers at a time (past its table of buffers it
+ * prints, then crashes), so libnnla lets at most nnla_blas_max_threads() threads
+ * into OpenBLAS at once and makes the others wait their turn (docs/guide.md,
+ * "Threads"). Nothing is printed and nothing fails; a thread only waits when that
+ * many others are inside OpenBLAS. Calls to OpenBLAS made outside libnnla are not
+ * counted.
  */
 #ifndef NNLA_BLAS_H
 #define NNLA_BLAS_H
@@ -63,8 +71,11 @@ NNLA_API nnla_status nnla_gemv(nnla_trans ta, double alpha, nnla_cmat a, const d
 
 /**
  * @brief OpenBLAS's build configuration string (openblas_get_config()), e.g.
- *        "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64".
- * @return a static string owned by OpenBLAS; never NULL.
+ *        "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64".
+ *
+ * Read once, on the first call from libnnla, and kept (OpenBLAS rebuilds its own
+ * copy in one static buffer on every call, which is not safe from several threads).
+ * @return a static string; never NULL. Thread-safe.
  */
 NNLA_API const char *nnla_blas_config(void);
 
@@ -79,11 +90,25 @@ NNLA_API const char *nnla_blas_corename(void);
 NNLA_API int nnla_blas_num_threads(void);
 
 /**
+ * @brief The largest thread count the loaded OpenBLAS supports: the MAX_THREADS
+ *        it was built with (64 for Debian 12's), or 1 for a single-threaded build.
+ *
+ * It is also the number of threads libnnla lets into OpenBLAS at once (see the
+ * top of this file; 50 for a single-threaded build).
+ * @return a count >= 1. Thread-safe.
+ */
+NNLA_API int nnla_blas_max_threads(void);
+
+/**
  * @brief Set OpenBLAS's thread count. This is a process-wide setting: it affects
  *        every BLAS call in the process, from libnnla or not. libnnla itself never
  *        calls this.
- * @param n number of threads, >= 1.
- * @return ::NNLA_OK, or ::NNLA_EINVAL when n < 1.
+ *
+ * A count above nnla_blas_max_threads() is refused (OpenBLAS itself would clamp it
+ * without a word), so on ::NNLA_OK the count is exactly n.
+ * @param n number of threads, 1 to nnla_blas_max_threads().
+ * @return ::NNLA_OK; ::NNLA_EINVAL when n < 1 or n > nnla_blas_max_threads() (the
+ *         count is then unchanged).
  */
 NNLA_API nnla_status nnla_blas_set_num_threads(int n);
 

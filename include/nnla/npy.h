@@ -11,11 +11,16 @@
  *
  * What the reader accepts:
  * - format versions 1.0, 2.0 and 3.0 (3.0 only differs by a UTF-8 header);
- * - element types float64 and float32, descr `'<f8'`, `'<f4'`, `'>f8'`, `'>f4'`,
- *   with the byte-order character `'<'` (little-endian), `'>'` (big-endian),
- *   `'='` or `'|'` (the host's order, as NumPy reads them) or none (host order).
- *   float32 is converted to double exactly; big-endian data is byte-swapped;
- *   values are never altered otherwise (NaN and Inf pass through, they are data);
+ * - element types float64 and float32 (descr `f8`, `f4`), signed and unsigned
+ *   integers of 1, 2, 4 and 8 bytes (`i1` ... `i8`, `u1` ... `u8`) and booleans
+ *   (`b1`), each with the byte-order character `'<'` (little-endian), `'>'`
+ *   (big-endian), `'='` or `'|'` (the host's order, as NumPy reads them) or none
+ *   (host order): e.g. `'<f8'`, `'>f4'`, `'<i8'`, `'|u1'`, `'|b1'`. Every element
+ *   becomes a double: float32 exactly; integers exactly, and an integer beyond 2^53
+ *   in magnitude (possible only in `i8` and `u8`) makes the read fail with
+ *   ::NNLA_EINEXACT rather than round; booleans 0 and 1 (a nonzero byte is 1).
+ *   Big-endian data is byte-swapped; values are never altered otherwise (NaN and
+ *   Inf pass through, they are data);
  * - C order and Fortran order: Fortran-ordered data is converted to C order
  *   (row-major, last index fastest), so nnla_array::data is always C order;
  * - any rank from 0 (a scalar, one element) to ::NNLA_NPY_MAX_DIMS, and empty
@@ -37,15 +42,21 @@
  * returned: magic string (::NNLA_EFORMAT), version (::NNLA_EUNSUPPORTED), header
  * length and presence (::NNLA_EFORMAT), dict syntax, keys and value types
  * (::NNLA_EFORMAT), element type and rank (::NNLA_EUNSUPPORTED), sizes
- * (::NNLA_EOVERFLOW), data length (::NNLA_EFORMAT), allocation (::NNLA_ENOMEM).
+ * (::NNLA_EOVERFLOW), data length (::NNLA_EFORMAT), allocation (::NNLA_ENOMEM),
+ * values (::NNLA_EINEXACT). nnla_npy_diagnose() tells which of these, and more
+ * (an empty stream, a .npz archive, the element type's name), from the stream's
+ * first bytes.
  * - ::NNLA_EFORMAT: not a .npy stream, or a malformed one: a bad magic string, a
  *   stream shorter than its preamble or header says, a header longer than
  *   ::NNLA_NPY_MAX_HEADER_LEN, a malformed dict (bad syntax or quoting, missing,
  *   unknown or repeated keys, a value of the wrong type, anything but whitespace
  *   after the closing brace), and data shorter than the shape calls for;
  * - ::NNLA_EUNSUPPORTED: a well-formed .npy we do not read: another version (e.g.
- *   4.0 or 1.1), another element type (integers, float16, complex, strings,
- *   structured...), or more than ::NNLA_NPY_MAX_DIMS dimensions;
+ *   4.0 or 1.1), another element type (float16, float128, complex, strings,
+ *   datetimes, objects, structured...), or more than ::NNLA_NPY_MAX_DIMS dimensions;
+ * - ::NNLA_EINEXACT: an `i8` or `u8` array holds an integer beyond 2^53 in
+ *   magnitude, which no double holds exactly (convert it in NumPy with
+ *   `a.astype(np.float64)` if rounding is acceptable);
  * - ::NNLA_EOVERFLOW: an extent does not fit in size_t, or the product of the
  *   nonzero extents times sizeof(double) does not (also for an empty array, so the
  *   answer does not depend on where the 0 is);
@@ -99,10 +110,19 @@ typedef struct nnla_array {
     double *data; /**< size doubles in C order; never NULL in an allocated array, even when size is 0 */
 } nnla_array;
 
-/** Element type of the data in a .npy stream. */
+/** Element type of the data in a .npy stream (every type is read as double). */
 typedef enum nnla_npy_dtype {
     NNLA_NPY_FLOAT64 = 0, /**< IEEE double, descr 'f8' */
-    NNLA_NPY_FLOAT32 = 1  /**< IEEE single, descr 'f4' (read as double) */
+    NNLA_NPY_FLOAT32 = 1, /**< IEEE single, descr 'f4' */
+    NNLA_NPY_INT8 = 2,    /**< descr 'i1' */
+    NNLA_NPY_INT16 = 3,   /**< descr 'i2' */
+    NNLA_NPY_INT32 = 4,   /**< descr 'i4' */
+    NNLA_NPY_INT64 = 5,   /**< descr 'i8'; values beyond 2^53 in magnitude are refused */
+    NNLA_NPY_UINT8 = 6,   /**< descr 'u1' */
+    NNLA_NPY_UINT16 = 7,  /**< descr 'u2' */
+    NNLA_NPY_UINT32 = 8,  /**< descr 'u4' */
+    NNLA_NPY_UINT64 = 9,  /**< descr 'u8'; values beyond 2^53 are refused */
+    NNLA_NPY_BOOL = 10    /**< descr 'b1' (NumPy's bool): 0.0 and 1.0 */
 } nnla_npy_dtype;
 
 /** What the header of a .npy stream says (see nnla_npy_parse_header()). */
@@ -116,7 +136,8 @@ typedef struct nnla_npy_header {
     size_t shape[NNLA_NPY_MAX_DIMS]; /**< extents; entries from ndim on are 0 */
     size_t size;                     /**< number of elements */
     size_t data_offset;              /**< bytes from the start of the stream to the data */
-    size_t data_bytes;               /**< bytes of data the shape calls for: size * element size */
+    size_t data_bytes;               /**< bytes of data the shape calls for: size * item_size */
+    size_t item_size;                /**< bytes per element: 1, 2, 4 or 8 */
 } nnla_npy_header;
 
 /**
@@ -132,6 +153,57 @@ typedef struct nnla_npy_header {
  */
 NNLA_API nnla_status nnla_npy_parse_header(const void *buf, size_t len, nnla_npy_header *hdr);
 
+/** What nnla_npy_diagnose() finds at the start of a stream. */
+typedef enum nnla_npy_verdict {
+    NNLA_NPY_READABLE = 0,  /**< a .npy header the reader accepts (the data is not looked at) */
+    NNLA_NPY_EMPTY = 1,     /**< no bytes at all (an empty file, an empty standard input) */
+    NNLA_NPY_NPZ = 2,       /**< a zip archive (it starts with "PK\x03\x04"), such as
+                                 numpy.savez() writes: several arrays, not one .npy stream */
+    NNLA_NPY_NOT_NPY = 3,   /**< anything else that does not start with the .npy magic string */
+    NNLA_NPY_TRUNCATED = 4, /**< the .npy magic string, but the bytes end within the preamble
+                                 or the header */
+    NNLA_NPY_MALFORMED = 5, /**< a malformed preamble or header (the reader's ::NNLA_EFORMAT) */
+    NNLA_NPY_BAD_VERSION = 6,   /**< a format version other than 1.0, 2.0 and 3.0 */
+    NNLA_NPY_BAD_DTYPE = 7,     /**< an element type the reader does not take (see descr) */
+    NNLA_NPY_TOO_MANY_DIMS = 8, /**< more than ::NNLA_NPY_MAX_DIMS dimensions */
+    NNLA_NPY_TOO_LARGE = 9      /**< an extent or the size overflows (the reader's ::NNLA_EOVERFLOW) */
+} nnla_npy_verdict;
+
+/** The result of nnla_npy_diagnose(). */
+typedef struct nnla_npy_diagnosis {
+    nnla_npy_verdict verdict; /**< what the bytes are */
+    unsigned version_major;   /**< the format version's bytes, when the magic string and */
+    unsigned version_minor;   /**< they are present (else 0) */
+    /**
+     * The header's 'descr' value as written, e.g. `<c16` or `|O`: the string's
+     * contents, or for a structured dtype the text of its list. It points into the
+     * buffer given to nnla_npy_diagnose() (valid while that is) and is not
+     * NUL-terminated: print it with `"%.*s", (int)descr_len, descr`. NULL (and
+     * descr_len 0) when the header was not parsed that far.
+     */
+    const char *descr;
+    size_t descr_len; /**< length of descr in bytes */
+} nnla_npy_diagnosis;
+
+/**
+ * @brief Say why the reader would refuse a stream, from its first bytes: for
+ *        messages that tell the user what to do.
+ *
+ * buf holds the stream's first len bytes; the preamble and header suffice (the data
+ * is not looked at, so a stream whose only fault is short data or an integer
+ * beyond 2^53 is ::NNLA_NPY_READABLE). The verdict agrees with the statuses of
+ * nnla_npy_parse_header() on the same bytes: ::NNLA_NPY_READABLE for ::NNLA_OK;
+ * ::NNLA_NPY_EMPTY, ::NNLA_NPY_NPZ, ::NNLA_NPY_NOT_NPY, ::NNLA_NPY_TRUNCATED and
+ * ::NNLA_NPY_MALFORMED for ::NNLA_EFORMAT; ::NNLA_NPY_BAD_VERSION,
+ * ::NNLA_NPY_BAD_DTYPE and ::NNLA_NPY_TOO_MANY_DIMS for ::NNLA_EUNSUPPORTED;
+ * ::NNLA_NPY_TOO_LARGE for ::NNLA_EOVERFLOW.
+ * @param buf  the stream's first bytes (may be NULL when len is 0).
+ * @param len  their number (0: ::NNLA_NPY_EMPTY).
+ * @param diag receives the diagnosis.
+ * @return ::NNLA_OK (the diagnosis is in *diag, whatever the bytes); ::NNLA_ENULL.
+ */
+NNLA_API nnla_status nnla_npy_diagnose(const void *buf, size_t len, nnla_npy_diagnosis *diag);
+
 /**
  * @brief Read a .npy stream held in memory into a new array.
  * @param buf  the stream (may be NULL when len is 0); bytes after the data are ignored.
@@ -139,7 +211,8 @@ NNLA_API nnla_status nnla_npy_parse_header(const void *buf, size_t len, nnla_npy
  * @param arr  receives the array, which owns its data (untouched on failure; its
  *             former contents are not freed).
  * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EFORMAT (including data shorter than the
- *         shape says); ::NNLA_EUNSUPPORTED; ::NNLA_EOVERFLOW; ::NNLA_ENOMEM.
+ *         shape says); ::NNLA_EUNSUPPORTED; ::NNLA_EOVERFLOW; ::NNLA_ENOMEM;
+ *         ::NNLA_EINEXACT (an integer beyond 2^53).
  */
 NNLA_API nnla_status nnla_npy_read_mem(const void *buf, size_t len, nnla_array *arr);
 
@@ -154,7 +227,7 @@ NNLA_API nnla_status nnla_npy_read_mem(const void *buf, size_t len, nnla_array *
  * @param arr  receives the array (untouched on failure).
  * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EFORMAT (including a stream that ends
  *         early); ::NNLA_EUNSUPPORTED; ::NNLA_EOVERFLOW; ::NNLA_EIO for a read error;
- *         ::NNLA_ENOMEM.
+ *         ::NNLA_ENOMEM; ::NNLA_EINEXACT (an integer beyond 2^53).
  */
 NNLA_API nnla_status nnla_npy_read_file(FILE *f, nnla_array *arr);
 

@@ -30,6 +30,7 @@
  * | ::NNLA_EALIAS | an output overlaps an input where that is not allowed |
  * | ::NNLA_EINTERNAL | a state the library should never reach (a bug: please report it) |
  * | ::NNLA_ESTALE | a context made for another network, or before the network was edited |
+ * | ::NNLA_EINEXACT | a value has no exact double (e.g. an integer beyond 2^53 in a .npy file) |
  */
 #ifndef NNLA_STATUS_H
 #define NNLA_STATUS_H
@@ -62,7 +63,8 @@ NNLA_EXTERN_C_BEGIN
     X(NNLA_EFORMAT, 15, "the data is malformed")                                                   \
     X(NNLA_EALIAS, 16, "an output overlaps an input where that is not allowed")                    \
     X(NNLA_EINTERNAL, 17, "internal error: a state libnnla should never reach (please report)")     \
-    X(NNLA_ESTALE, 18, "the context belongs to another network, or the network changed since")
+    X(NNLA_ESTALE, 18, "the context belongs to another network, or the network changed since")     \
+    X(NNLA_EINEXACT, 19, "a value cannot be represented exactly as a double")
 
 /** Status code; ::NNLA_OK (0) means success. */
 typedef enum nnla_status {

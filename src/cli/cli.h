@@ -14,6 +14,7 @@
 #define NNLA_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <nnla.h>
 
@@ -63,25 +64,81 @@ int cli_usage_error(const cli_command *cmd, const char *fmt, ...)
 int cli_parse(const cli_command *cmd, int argc, char **argv, cli_opt *opts, size_t nopts,
               const char **pos, size_t min_pos, size_t max_pos, size_t *npos);
 
-/* A strict decimal size: digits only (no sign, space or suffix), no overflow. 1 on success. */
+/* A strict decimal size: one or more digits, nothing else (no sign, space or suffix; leading zeros
+ * and any length are fine), whose value fits size_t. 1 on success. */
 int cli_parse_size(const char *text, size_t *value);
 
-/* "N" (both set to N) or "A,B", each as cli_parse_size(). 1 on success. */
+/* The first len characters of text as cli_parse_size() reads a whole string. 1 on success. */
+int cli_parse_size_n(const char *text, size_t len, size_t *value);
+
+/* "N" (both set to N) or "A,B", each number as cli_parse_size(). 1 on success; on failure *a and
+ * *b are untouched. */
 int cli_parse_pair(const char *text, size_t *a, size_t *b);
 
 /* An option's size or pair value, reporting a usage error (returns CLI_EXIT_USAGE) or CLI_CONTINUE. */
 int cli_opt_size(const cli_command *cmd, const cli_opt *opt, size_t *value, int positive);
 int cli_opt_pair(const cli_command *cmd, const cli_opt *opt, size_t *a, size_t *b, int positive);
 
-/* NAME[:PARAM] through nnla_act_parse(); on failure lists the names. CLI_CONTINUE or CLI_EXIT_USAGE. */
+/*
+ * Print a command's help text. CLI_HELP_ACTIVATIONS in the text becomes the list of activations
+ * the library knows (nnla_act_info_get: "identity, sigmoid[:BETA], ..."), so the program keeps no
+ * copy of their names.
+ */
+#define CLI_HELP_ACTIVATIONS "@ACTIVATIONS@"
+void cli_print_help(const char *help, FILE *out);
+
+/* NAME[:PARAM] through nnla_act_parse(); on failure says what is wrong (an unknown name, a parameter
+ * given to a kind without one, a malformed number, a value out of range) and lists the names.
+ * CLI_CONTINUE or CLI_EXIT_USAGE. */
 int cli_parse_act(const cli_command *cmd, const char *text, nnla_act *act);
 
-/* Read a .npy file ("-" is standard input); what names it in messages ("X"). 1 on success. */
+/* How messages name a file: 'PATH' in quotes, or "standard input" / "standard output" for "-". */
+const char *cli_name(const char *path, int output, char *buf, size_t n);
+
+/*
+ * Read a .npy file ("-" is standard input; several "-" inputs read one array after another);
+ * what names it in messages ("X"). On failure the message says why, through nnla_npy_diagnose()
+ * (an empty input, a .npz archive, a dtype not read and how to convert it, ...). 1 on success.
+ */
 int cli_load(const cli_command *cmd, const char *path, const char *what, nnla_array *a);
 
-/* Write a .npy file ("-" is standard output). 1 on success. */
+/*
+ * Outputs. A file is written to a temporary beside it (mkstemp in the same directory, then
+ * fsync) and renamed into place only when complete, so a reader sees the old file or the new
+ * one, never a part or a mixture (a failed write, a full disk, `ulimit -f`, two runs writing
+ * one path). The new file gets the permissions an existing file had, else 0666 & ~umask. A
+ * symbolic link is followed (its target is replaced); a target that is not a regular file
+ * (/dev/null, a FIFO) is written through in place; "-" is standard output, written at once.
+ *
+ * A set of files (svd's P_U, P_S, P_Vt) is all or nothing: cli_stage() each one, then
+ * cli_commit() renames them all; after a failed stage, cli_discard() removes the temporaries
+ * written so far. Each function reports its own errors.
+ */
+#define CLI_MAX_OUTPUTS 4
+typedef struct cli_outputs {
+    struct {
+        char *target;     /* the path to replace (a symbolic link resolved) */
+        char *tmp;        /* the temporary beside it */
+        char *name;       /* the path as given, for messages */
+    } files[CLI_MAX_OUTPUTS];
+    size_t n;
+} cli_outputs;
+
+/* Write one array of a set to its temporary (standard output and non-regular targets: now). 1 on success. */
+int cli_stage(const cli_command *cmd, cli_outputs *o, const char *path, const double *data, size_t ndim,
+              const size_t *shape);
+/* Rename every staged file into place; on a failure the rest are removed. 1 on success. */
+int cli_commit(const cli_command *cmd, cli_outputs *o);
+/* Remove the temporaries not renamed (after a failure). */
+void cli_discard(cli_outputs *o);
+
+/* One output: cli_stage() and cli_commit(). 1 on success. */
 int cli_save(const cli_command *cmd, const char *path, const double *data, size_t ndim,
              const size_t *shape);
+
+/* The same for bytes that are not an array (an ONNX model): staged, committed, reported. */
+int cli_stage_bytes(const cli_command *cmd, cli_outputs *o, const char *path, const void *buf, size_t size);
+int cli_save_bytes(const cli_command *cmd, const char *path, const void *buf, size_t size);
 
 /* The product of n sizes; 0 when it overflows size_t (or a factor is 0). */
 size_t cli_product(const size_t *f, size_t n);
@@ -99,6 +156,9 @@ int cli_cmd_dense(const cli_command *cmd, int argc, char **argv);
 int cli_cmd_conv2d(const cli_command *cmd, int argc, char **argv);
 int cli_cmd_act(const cli_command *cmd, int argc, char **argv);
 int cli_cmd_pool(const cli_command *cmd, int argc, char **argv);
+int cli_cmd_inspect(const cli_command *cmd, int argc, char **argv); extern const char cli_help_inspect[];
+int cli_cmd_specnorm(const cli_command *cmd, int argc, char **argv); extern const char cli_help_specnorm[];
+int cli_cmd_init(const cli_command *cmd, int argc, char **argv); extern const char cli_help_init[];
 
 extern const char cli_help_svd[], cli_help_eigh[], cli_help_dense[], cli_help_conv2d[], cli_help_act[],
     cli_help_pool[];

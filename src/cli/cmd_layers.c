@@ -5,9 +5,8 @@
 
 #include "cli.h"
 
-#define ACT_NAMES                                                                                  \
-    "identity, relu, sigmoid[:BETA], tanh, leaky_relu[:ALPHA], elu[:ALPHA], gelu, silu,\n"         \
-    "                   softplus[:BETA], softmax, log_softmax\n"
+/* The activations' names come from the library when the help is printed (cli_print_help). */
+#define ACT_NAMES CLI_HELP_ACTIVATIONS "\n"
 
 const char cli_help_dense[] =
     "usage: nnla dense X.npy W.npy [--bias b.npy] [--act NAME[:PARAM]] --out Y.npy\n"
@@ -25,19 +24,20 @@ const char cli_help_dense[] =
     "  -h, --help       show this help\n";
 
 const char cli_help_conv2d[] =
-    "usage: nnla conv2d X.npy W.npy [--bias b.npy] [--stride S|SH,SW] [--padding P|PH,PW]\n"
+    "usage: nnla conv2d X.npy W.npy [--bias b.npy] [--stride S|SH,SW] [--padding P|PH,PW|T,L,B,R]\n"
     "                   [--dilation D|DH,DW] [--groups G] [--act NAME[:PARAM]] --out Y.npy\n"
     "\n"
     "2-D convolution (cross-correlation, as torch.nn.functional.conv2d) by im2col and one GEMM.\n"
     "X is N x C x H x W (a 3-D X is one image C x H x W), W is OUT x C/G x KH x KW, b has OUT\n"
     "entries. Y is N x OUT x OH x OW (3-D for a 3-D X), with\n"
-    "  OH = (H + 2 PH - DH (KH - 1) - 1) / SH + 1, and likewise OW.\n"
+    "  OH = (H + T + B - DH (KH - 1) - 1) / SH + 1, OW = (W + L + R - DW (KW - 1) - 1) / SW + 1.\n"
     "softmax and log_softmax apply over the output channels of each pixel (dim=1).\n"
     "\n"
     "options:\n"
     "  --bias b.npy     bias, a 1-D array of OUT entries (default: none)\n"
     "  --stride S|SH,SW     stride (default 1)\n"
-    "  --padding P|PH,PW    zero padding on each side (default 0)\n"
+    "  --padding P|PH,PW|T,L,B,R  zero padding: P on every side, PH above and below and PW left\n"
+    "                   and right, or top, left, bottom, right as ONNX's pads (default 0)\n"
     "  --dilation D|DH,DW   dilation (default 1)\n"
     "  --groups G       groups; G divides C and OUT (default 1; G = C = OUT is depthwise)\n"
     "  --act NAME[:PARAM]  activation (default: identity); NAME is one of\n"
@@ -61,26 +61,35 @@ const char cli_help_act[] =
     "  -h, --help       show this help\n";
 
 const char cli_help_pool[] =
-    "usage: nnla pool max|avg X.npy --kernel K|KH,KW [--stride S|SH,SW] [--padding P|PH,PW]\n"
-    "                 --out Y.npy\n"
+    "usage: nnla pool max|avg X.npy --kernel K|KH,KW [--stride S|SH,SW] [--padding P|PH,PW|T,L,B,R]\n"
+    "                 [--ceil-mode] [--exclude-pad] --out Y.npy\n"
     "\n"
     "Max or average pooling of X, N x C x H x W (a 3-D X is one image C x H x W), as\n"
-    "torch.nn.MaxPool2d / AvgPool2d: Y is N x C x OH x OW with OH = (H + 2 PH - KH) / SH + 1.\n"
-    "Max pooling never picks padding; average pooling counts padded zeros (count_include_pad).\n"
+    "torch.nn.MaxPool2d / AvgPool2d: Y is N x C x OH x OW with\n"
+    "  OH = (H + T + B - KH) / SH + 1 (rounded up with --ceil-mode, as long as the last window\n"
+    "  starts inside the input or the top padding), and likewise OW with L, R, KW, SW.\n"
+    "Max pooling never picks padding; average pooling counts padded zeros in its divisor\n"
+    "(PyTorch's count_include_pad=True) unless --exclude-pad is given.\n"
     "\n"
     "options:\n"
     "  --kernel K|KH,KW     window size (required)\n"
     "  --stride S|SH,SW     stride (default: the kernel size, as in PyTorch)\n"
-    "  --padding P|PH,PW    padding on each side, at most half the kernel (default 0)\n"
+    "  --padding P|PH,PW|T,L,B,R  padding: P on every side, PH above and below and PW left and\n"
+    "                   right, or top, left, bottom, right as ONNX's pads; each smaller than the\n"
+    "                   kernel (default 0)\n"
+    "  --ceil-mode      round the output size up (PyTorch's ceil_mode=True)\n"
+    "  --exclude-pad    avg: divide by the input entries of each window only, not the padding\n"
+    "                   (PyTorch's count_include_pad=False, ONNX's default)\n"
     "  --out Y.npy      output file (required)\n"
     "  -h, --help       show this help\n";
 
 /* Check an optional bias: a 1-D array of n entries. 1 when fine (or absent). */
 static int check_bias(const cli_command *cmd, const nnla_array *b, const char *path, size_t n)
 {
-    char sh[64];
+    char sh[64], nb[4200];
     if (b->ndim != 1 || b->shape[0] != n) {
-        cli_error(cmd, "the bias '%s' has shape %s; expected (%zu,)", path, cli_shape(b, sh, sizeof sh), n);
+        cli_error(cmd, "the bias from %s has shape %s; expected (%zu,)", cli_name(path, 0, nb, sizeof nb),
+                  cli_shape(b, sh, sizeof sh), n);
         return 0;
     }
     return 1;
@@ -89,16 +98,54 @@ static int check_bias(const cli_command *cmd, const nnla_array *b, const char *p
 /* A 3-D (C, H, W) or 4-D (N, C, H, W) non-empty array as N, C, H, W. 1 on success. */
 static int nchw(const cli_command *cmd, const nnla_array *x, const char *path, size_t d[4])
 {
-    char sh[64];
+    char sh[64], nb[4200];
     if ((x->ndim != 3 && x->ndim != 4) || x->size == 0) {
-        cli_error(cmd, "X must be a non-empty N x C x H x W (or C x H x W) array; '%s' has shape %s", path,
-                  cli_shape(x, sh, sizeof sh));
+        cli_error(cmd, "X must be a non-empty N x C x H x W (or C x H x W) array; X from %s has shape %s",
+                  cli_name(path, 0, nb, sizeof nb), cli_shape(x, sh, sizeof sh));
         return 0;
     }
     size_t off = x->ndim == 4 ? 0 : 1;
     d[0] = x->ndim == 4 ? x->shape[0] : 1;
     for (size_t i = 1; i < 4; i++) d[i] = x->shape[i - off];
     return 1;
+}
+
+/*
+ * --padding P | PH,PW | T,L,B,R into pad[4] = {top, bottom, left, right}: P on every side; PH above
+ * and below, PW left and right (PyTorch's padding=(PH, PW)); or top, left, bottom, right, the order
+ * of ONNX's `pads` (the starts of both axes, then their ends). CLI_CONTINUE or a usage error.
+ */
+static int opt_padding(const cli_command *cmd, const cli_opt *opt, size_t pad[4])
+{
+    size_t v[4], n = 0;
+    const char *s = opt->value;
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma != NULL ? (size_t)(comma - s) : strlen(s);
+        /* every field with the grammar of a lone number: any number of digits whose value fits */
+        if (n == 4 || !cli_parse_size_n(s, len, &v[n])) goto bad;
+        n++;
+        if (comma == NULL) break;
+        s = comma + 1;
+    }
+    if (n == 1) {
+        pad[0] = pad[1] = pad[2] = pad[3] = v[0];
+    } else if (n == 2) {
+        pad[0] = pad[1] = v[0];
+        pad[2] = pad[3] = v[1];
+    } else if (n == 4) {
+        pad[0] = v[0];
+        pad[2] = v[1];
+        pad[1] = v[2];
+        pad[3] = v[3];
+    } else {
+        goto bad;
+    }
+    return CLI_CONTINUE;
+bad:
+    return cli_usage_error(cmd, "%s '%s': expected P, PH,PW or T,L,B,R (top, left, bottom, right) with non-negative "
+                                "integers",
+                           opt->name, opt->value);
 }
 
 /* ------------------------------------------------------------------ dense */
@@ -116,18 +163,18 @@ int cli_cmd_dense(const cli_command *cmd, int argc, char **argv)
 
     nnla_array x = {0}, w = {0}, b = {0};
     double *y = NULL;
-    char sh[64], sh2[64];
+    char sh[64], sh2[64], nb[4200];
     rc = CLI_EXIT_FAIL;
     if (!cli_load(cmd, pos[0], "X", &x) || !cli_load(cmd, pos[1], "W", &w)) goto done;
     if (opts[0].given && !cli_load(cmd, opts[0].value, "bias", &b)) goto done;
     if ((x.ndim != 1 && x.ndim != 2) || x.size == 0) {
-        cli_error(cmd, "X must be a non-empty 1-D or 2-D array; '%s' has shape %s", pos[0],
-                  cli_shape(&x, sh, sizeof sh));
+        cli_error(cmd, "X must be a non-empty 1-D or 2-D array; X from %s has shape %s",
+                  cli_name(pos[0], 0, nb, sizeof nb), cli_shape(&x, sh, sizeof sh));
         goto done;
     }
     if (w.ndim != 2 || w.size == 0) {
-        cli_error(cmd, "W must be a non-empty out x in array; '%s' has shape %s", pos[1],
-                  cli_shape(&w, sh, sizeof sh));
+        cli_error(cmd, "W must be a non-empty out x in array; W from %s has shape %s",
+                  cli_name(pos[1], 0, nb, sizeof nb), cli_shape(&w, sh, sizeof sh));
         goto done;
     }
     size_t batch = x.ndim == 2 ? x.shape[0] : 1, in = x.shape[x.ndim - 1], out = w.shape[0];
@@ -178,9 +225,12 @@ int cli_cmd_conv2d(const cli_command *cmd, int argc, char **argv)
     if (opts[STRIDE].given &&
         (rc = cli_opt_pair(cmd, &opts[STRIDE], &d.stride_h, &d.stride_w, 1)) != CLI_CONTINUE)
         return rc;
-    if (opts[PADDING].given &&
-        (rc = cli_opt_pair(cmd, &opts[PADDING], &d.pad_h, &d.pad_w, 0)) != CLI_CONTINUE)
-        return rc;
+    size_t pad[4] = {0, 0, 0, 0};
+    if (opts[PADDING].given && (rc = opt_padding(cmd, &opts[PADDING], pad)) != CLI_CONTINUE) return rc;
+    d.pad_top = pad[0];
+    d.pad_bottom = pad[1];
+    d.pad_left = pad[2];
+    d.pad_right = pad[3];
     if (opts[DILATION].given &&
         (rc = cli_opt_pair(cmd, &opts[DILATION], &d.dilation_h, &d.dilation_w, 1)) != CLI_CONTINUE)
         return rc;
@@ -191,7 +241,7 @@ int cli_cmd_conv2d(const cli_command *cmd, int argc, char **argv)
     nnla_array x = {0}, w = {0}, b = {0};
     double *y = NULL;
     void *work = NULL;
-    char sh[64], sh2[64];
+    char sh[64], sh2[64], nb[4200];
     rc = CLI_EXIT_FAIL;
     if (!cli_load(cmd, pos[0], "X", &x) || !cli_load(cmd, pos[1], "W", &w)) goto done;
     if (opts[BIAS].given && !cli_load(cmd, opts[BIAS].value, "bias", &b)) goto done;
@@ -199,8 +249,8 @@ int cli_cmd_conv2d(const cli_command *cmd, int argc, char **argv)
     if (!nchw(cmd, &x, pos[0], dim)) goto done;
     size_t n = dim[0], c = dim[1], h = dim[2], wd = dim[3];
     if (w.ndim != 4 || w.size == 0) {
-        cli_error(cmd, "W must be a non-empty OUT x C/G x KH x KW array; '%s' has shape %s", pos[1],
-                  cli_shape(&w, sh, sizeof sh));
+        cli_error(cmd, "W must be a non-empty OUT x C/G x KH x KW array; W from %s has shape %s",
+                  cli_name(pos[1], 0, nb, sizeof nb), cli_shape(&w, sh, sizeof sh));
         goto done;
     }
     if (c % d.groups != 0 || w.shape[0] % d.groups != 0) {
@@ -223,7 +273,8 @@ int cli_cmd_conv2d(const cli_command *cmd, int argc, char **argv)
     nnla_status st = nnla_conv2d_output_size(&d, h, wd, &oh, &ow);
     if (st == NNLA_ESHAPE) {
         cli_error(cmd, "the kernel %zu x %zu (dilation %zu,%zu) is larger than the padded input %zu x %zu",
-                  d.kernel_h, d.kernel_w, d.dilation_h, d.dilation_w, h + 2 * d.pad_h, wd + 2 * d.pad_w);
+                  d.kernel_h, d.kernel_w, d.dilation_h, d.dilation_w, h + d.pad_top + d.pad_bottom,
+                  wd + d.pad_left + d.pad_right);
         goto done;
     }
     if (st != NNLA_OK) {
@@ -304,28 +355,37 @@ done:
 
 int cli_cmd_pool(const cli_command *cmd, int argc, char **argv)
 {
-    cli_opt opts[] = {{"--kernel", 1, 0, NULL}, {"--stride", 1, 0, NULL}, {"--padding", 1, 0, NULL},
-                      {"--out", 1, 0, NULL}};
+    enum { KERNEL, STRIDE, PADDING, CEIL, EXCLUDE, OUT, NOPT };
+    cli_opt opts[NOPT] = {{"--kernel", 1, 0, NULL},    {"--stride", 1, 0, NULL},      {"--padding", 1, 0, NULL},
+                          {"--ceil-mode", 0, 0, NULL}, {"--exclude-pad", 0, 0, NULL}, {"--out", 1, 0, NULL}};
     const char *pos[2];
     size_t npos;
-    int rc = cli_parse(cmd, argc, argv, opts, 4, pos, 2, 2, &npos);
+    int rc = cli_parse(cmd, argc, argv, opts, NOPT, pos, 2, 2, &npos);
     if (rc != CLI_CONTINUE) return rc;
-    nnla_pool2d_desc d;
-    memset(&d, 0, sizeof d);
-    if (strcmp(pos[0], "max") == 0) d.kind = NNLA_POOL_MAX;
-    else if (strcmp(pos[0], "avg") == 0) d.kind = NNLA_POOL_AVG;
+    nnla_pool_kind kind;
+    if (strcmp(pos[0], "max") == 0) kind = NNLA_POOL_MAX;
+    else if (strcmp(pos[0], "avg") == 0) kind = NNLA_POOL_AVG;
     else return cli_usage_error(cmd, "unknown pooling '%s' (expected max or avg)", pos[0]);
-    if (!opts[0].given) return cli_usage_error(cmd, "--kernel K is required");
-    if (!opts[3].given) return cli_usage_error(cmd, "--out Y.npy is required");
-    if ((rc = cli_opt_pair(cmd, &opts[0], &d.kernel_h, &d.kernel_w, 1)) != CLI_CONTINUE) return rc;
-    d.stride_h = d.kernel_h;
-    d.stride_w = d.kernel_w;
-    if (opts[1].given && (rc = cli_opt_pair(cmd, &opts[1], &d.stride_h, &d.stride_w, 1)) != CLI_CONTINUE)
+    if (!opts[KERNEL].given) return cli_usage_error(cmd, "--kernel K is required");
+    if (!opts[OUT].given) return cli_usage_error(cmd, "--out Y.npy is required");
+    size_t kh, kw;
+    if ((rc = cli_opt_pair(cmd, &opts[KERNEL], &kh, &kw, 1)) != CLI_CONTINUE) return rc;
+    nnla_pool2d_desc d = nnla_pool2d_desc_make(kind, kh, kw);
+    if (opts[STRIDE].given && (rc = cli_opt_pair(cmd, &opts[STRIDE], &d.stride_h, &d.stride_w, 1)) != CLI_CONTINUE)
         return rc;
-    if (opts[2].given && (rc = cli_opt_pair(cmd, &opts[2], &d.pad_h, &d.pad_w, 0)) != CLI_CONTINUE) return rc;
-    if (d.pad_h > d.kernel_h / 2 || d.pad_w > d.kernel_w / 2)
-        return cli_usage_error(cmd, "--padding %zu,%zu exceeds half the kernel %zu,%zu (as in PyTorch)",
-                               d.pad_h, d.pad_w, d.kernel_h, d.kernel_w);
+    size_t pad[4] = {0, 0, 0, 0};
+    if (opts[PADDING].given && (rc = opt_padding(cmd, &opts[PADDING], pad)) != CLI_CONTINUE) return rc;
+    d.pad_top = pad[0];
+    d.pad_bottom = pad[1];
+    d.pad_left = pad[2];
+    d.pad_right = pad[3];
+    if (d.pad_top >= kh || d.pad_bottom >= kh || d.pad_left >= kw || d.pad_right >= kw)
+        return cli_usage_error(cmd, "--padding %s: each pad must be smaller than the kernel (%zu x %zu)",
+                               opts[PADDING].value, kh, kw);
+    d.ceil_mode = opts[CEIL].given;
+    if (opts[EXCLUDE].given && kind != NNLA_POOL_AVG)
+        return cli_usage_error(cmd, "--exclude-pad applies to average pooling only");
+    d.count_include_pad = !opts[EXCLUDE].given;
 
     nnla_array x = {0};
     double *y = NULL;
@@ -336,8 +396,8 @@ int cli_cmd_pool(const cli_command *cmd, int argc, char **argv)
     size_t oh, ow;
     nnla_status st = nnla_pool2d_output_size(&d, dim[2], dim[3], &oh, &ow);
     if (st == NNLA_ESHAPE) {
-        cli_error(cmd, "the window %zu x %zu is larger than the padded input %zu x %zu", d.kernel_h,
-                  d.kernel_w, dim[2] + 2 * d.pad_h, dim[3] + 2 * d.pad_w);
+        cli_error(cmd, "the window %zu x %zu is larger than the padded input %zu x %zu", d.kernel_h, d.kernel_w,
+                  dim[2] + d.pad_top + d.pad_bottom, dim[3] + d.pad_left + d.pad_right);
         goto done;
     }
     if (st != NNLA_OK) {
@@ -355,7 +415,7 @@ int cli_cmd_pool(const cli_command *cmd, int argc, char **argv)
         goto done;
     }
     const size_t yshape[4] = {dim[0], dim[1], oh, ow};
-    if (cli_save(cmd, opts[3].value, y, x.ndim, x.ndim == 4 ? yshape : yshape + 1)) rc = CLI_EXIT_OK;
+    if (cli_save(cmd, opts[OUT].value, y, x.ndim, x.ndim == 4 ? yshape : yshape + 1)) rc = CLI_EXIT_OK;
 done:
     free(y);
     nnla_array_free(&x);

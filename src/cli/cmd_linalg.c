@@ -15,8 +15,10 @@ const char cli_help_svd[] =
     "  P_Vt.npy   k x n, orthonormal rows\n"
     "Each pair of singular vectors is unique up to a common sign (as in numpy.linalg.svd).\n"
     "\n"
+    "The files are written all or none (to temporaries, renamed into place when all are complete).\n"
+    "\n"
     "options:\n"
-    "  --out P          prefix of the output files (required)\n"
+    "  --out P          prefix of the output files (required; not '-': several files)\n"
     "  --values-only    compute and write the singular values only (P_S.npy)\n"
     "  --rank K         keep the K leading triplets: U m x K, S K, Vt K x n (1 <= K <= k)\n"
     "  -h, --help       show this help\n";
@@ -30,8 +32,10 @@ const char cli_help_eigh[] =
     "  P_V.npy    n x n, the orthonormal eigenvector of w[i] in column i (as numpy.linalg.eigh)\n"
     "A must be symmetric within |a_ij - a_ji| <= 1e-12 max|a|; its lower triangle is used.\n"
     "\n"
+    "The files are written both or neither (to temporaries, renamed into place when complete).\n"
+    "\n"
     "options:\n"
-    "  --out P          prefix of the output files (required)\n"
+    "  --out P          prefix of the output files (required; not '-': several files)\n"
     "  --values-only    compute and write the eigenvalues only (P_w.npy)\n"
     "  -h, --help       show this help\n";
 
@@ -44,28 +48,38 @@ static char *out_name(const char *prefix, const char *suffix)
     return s;
 }
 
-/* Write one output P_suffix.npy. 1 on success. */
-static int save_out(const cli_command *cmd, const char *prefix, const char *suffix, const double *data,
-                    size_t ndim, const size_t *shape)
+/* Stage one output P_suffix.npy of the set (written by cli_commit()). 1 on success. */
+static int stage_out(const cli_command *cmd, cli_outputs *o, const char *prefix, const char *suffix,
+                     const double *data, size_t ndim, const size_t *shape)
 {
     char *path = out_name(prefix, suffix);
     if (path == NULL) {
         cli_error(cmd, "out of memory");
         return 0;
     }
-    int ok = cli_save(cmd, path, data, ndim, shape);
+    int ok = cli_stage(cmd, o, path, data, ndim, shape);
     free(path);
     return ok;
+}
+
+/* --out P: several files P_*.npy, so "-" (standard output) cannot take them. */
+static int check_prefix(const cli_command *cmd, const char *prefix, const char *files)
+{
+    if (strcmp(prefix, "-") != 0) return CLI_CONTINUE;
+    return cli_usage_error(cmd,
+                           "--out -: %s writes several arrays (%s), which cannot share standard output as "
+                           ".npy; give a prefix, e.g. --out result",
+                           cmd->name, files);
 }
 
 /* Load A and check that it is a non-empty matrix. 1 on success. */
 static int load_matrix(const cli_command *cmd, const char *path, nnla_array *a, nnla_cmat *m)
 {
     if (!cli_load(cmd, path, "A", a)) return 0;
-    char sh[64];
+    char sh[64], nb[4200];
     if (a->ndim != 2 || a->size == 0) {
-        cli_error(cmd, "A must be a non-empty 2-D array; '%s' has shape %s", path,
-                  cli_shape(a, sh, sizeof sh));
+        cli_error(cmd, "A must be a non-empty 2-D array; A from %s has shape %s",
+                  cli_name(path, 0, nb, sizeof nb), cli_shape(a, sh, sizeof sh));
         return 0;
     }
     nnla_array_as_cmat(a, m);
@@ -80,6 +94,7 @@ int cli_cmd_svd(const cli_command *cmd, int argc, char **argv)
     int rc = cli_parse(cmd, argc, argv, opts, 3, pos, 1, 1, &npos);
     if (rc != CLI_CONTINUE) return rc;
     if (!opts[0].given) return cli_usage_error(cmd, "--out P is required");
+    if ((rc = check_prefix(cmd, opts[0].value, "P_U.npy, P_S.npy, P_Vt.npy")) != CLI_CONTINUE) return rc;
     int values_only = opts[1].given;
     size_t rank = 0;
     if (opts[2].given && (rc = cli_opt_size(cmd, &opts[2], &rank, 1)) != CLI_CONTINUE) return rc;
@@ -121,16 +136,22 @@ int cli_cmd_svd(const cli_command *cmd, int argc, char **argv)
     if (driver == NNLA_SVD_DRIVER_GESVD)
         fprintf(stderr, "nnla svd: note: dgesdd did not converge; the result is dgesvd's\n");
 
+    /* All files or none: each to a temporary, then all renamed into place. */
     const char *prefix = opts[0].value;
-    if (!save_out(cmd, prefix, "S", s, 1, (const size_t[]){rank})) goto done;
+    cli_outputs outs = {0};
+    if (!stage_out(cmd, &outs, prefix, "S", s, 1, (const size_t[]){rank})) goto discard;
     if (!values_only) {
         /* The K leading columns of U, packed: row i moves from i*k to i*rank (never overtaking). */
         if (rank < k)
             for (size_t i = 0; i < m; i++) memmove(u + i * rank, u + i * k, rank * sizeof *u);
-        if (!save_out(cmd, prefix, "U", u, 2, (const size_t[]){m, rank})) goto done;
-        if (!save_out(cmd, prefix, "Vt", vt, 2, (const size_t[]){rank, n})) goto done; /* leading rows */
+        if (!stage_out(cmd, &outs, prefix, "U", u, 2, (const size_t[]){m, rank})) goto discard;
+        /* the K leading rows of Vt: already packed */
+        if (!stage_out(cmd, &outs, prefix, "Vt", vt, 2, (const size_t[]){rank, n})) goto discard;
     }
-    rc = CLI_EXIT_OK;
+    if (cli_commit(cmd, &outs)) rc = CLI_EXIT_OK;
+    goto done;
+discard:
+    cli_discard(&outs);
 done:
     free(s);
     free(u);
@@ -147,6 +168,7 @@ int cli_cmd_eigh(const cli_command *cmd, int argc, char **argv)
     int rc = cli_parse(cmd, argc, argv, opts, 2, pos, 1, 1, &npos);
     if (rc != CLI_CONTINUE) return rc;
     if (!opts[0].given) return cli_usage_error(cmd, "--out P is required");
+    if ((rc = check_prefix(cmd, opts[0].value, "P_w.npy, P_V.npy")) != CLI_CONTINUE) return rc;
     int values_only = opts[1].given;
 
     nnla_array a = {0};
@@ -182,9 +204,13 @@ int cli_cmd_eigh(const cli_command *cmd, int argc, char **argv)
         cli_lib_error(cmd, "eigendecomposition failed", st);
         goto done;
     }
-    if (!save_out(cmd, opts[0].value, "w", w, 1, (const size_t[]){n})) goto done;
-    if (!values_only && !save_out(cmd, opts[0].value, "V", v, 2, (const size_t[]){n, n})) goto done;
-    rc = CLI_EXIT_OK;
+    cli_outputs outs = {0}; /* both files or neither */
+    if (!stage_out(cmd, &outs, opts[0].value, "w", w, 1, (const size_t[]){n}) ||
+        (!values_only && !stage_out(cmd, &outs, opts[0].value, "V", v, 2, (const size_t[]){n, n}))) {
+        cli_discard(&outs);
+        goto done;
+    }
+    if (cli_commit(cmd, &outs)) rc = CLI_EXIT_OK;
 done:
     free(w);
     free(v);

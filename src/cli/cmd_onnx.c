@@ -36,18 +36,6 @@ const char cli_help_convert[] =
     "  --keep-layers    keep BatchNorm, activation and dropout layers as the model has them\n"
     "  -h, --help       show this help\n";
 
-/* Write bytes to a file ("-": standard output). 1 on success. */
-static int write_bytes(const cli_command *cmd, const char *path, const void *buf, size_t size)
-{
-    int to_stdout = strcmp(path, "-") == 0;
-    errno = 0;
-    FILE *f = to_stdout ? stdout : fopen(path, "wb");
-    int ok = f != NULL && fwrite(buf, 1, size, f) == size;
-    if (f != NULL && (to_stdout ? fflush(f) : fclose(f)) != 0) ok = 0;
-    if (!ok) cli_error(cmd, "cannot write '%s': %s", to_stdout ? "standard output" : path, errno ? strerror(errno) : "I/O error");
-    return ok;
-}
-
 /* Load a model, reporting the library's message. 1 on success. */
 static int load_model(const cli_command *cmd, const char *path, unsigned flags, nnla_net **net)
 {
@@ -167,7 +155,7 @@ int cli_cmd_convert(const cli_command *cmd, int argc, char **argv)
         cli_error(cmd, "cannot save the model: %s (%s)", msg, nnla_status_name(st));
         goto done;
     }
-    if (write_bytes(cmd, opts[0].value, buf, size)) rc = CLI_EXIT_OK;
+    if (cli_save_bytes(cmd, opts[0].value, buf, size)) rc = CLI_EXIT_OK;
 done:
     free(buf);
     nnla_net_free(net);

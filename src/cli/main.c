@@ -6,6 +6,7 @@
  *
  * The command table below is the whole dispatch: a new command is one more entry.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +19,9 @@ static const cli_command commands[] = {
     {"conv2d", cli_cmd_conv2d, "2-D convolution of an NCHW batch (PyTorch layout)", cli_help_conv2d},
     {"act", cli_cmd_act, "apply an activation function (softmax over axis 1, as PyTorch's dim=1)", cli_help_act},
     {"pool", cli_cmd_pool, "max or average pooling of an NCHW batch", cli_help_pool},
+    {"inspect", cli_cmd_inspect, "spectral figures of a weight: norm, condition, ranks, spectrum", cli_help_inspect},
+    {"specnorm", cli_cmd_specnorm, "spectral norm of a weight (exact or power iteration); W / sigma", cli_help_specnorm},
+    {"init", cli_cmd_init, "a new weight: Xavier, He, LeCun or orthogonal, from a seed", cli_help_init},
 #if NNLA_HAVE_ONNX
     {"run", cli_cmd_run, "run an ONNX model on a batch of samples (double precision)", cli_help_run},
     {"convert", cli_cmd_convert, "load an ONNX model and save it in float32 or float64", cli_help_convert},
@@ -35,7 +39,8 @@ static void print_help(FILE *out)
                  "commands:\n");
     for (size_t i = 0; i < NUM_COMMANDS; i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nA file name '-' reads standard input or writes standard output.\n"
+    fprintf(out, "\nA file name '-' reads standard input or writes standard output (svd and eigh, which\n"
+                 "write several files, take a prefix). Output files are replaced whole or not at all.\n"
                  "Exit status: 0 success, 1 failure (bad input file, shapes, I/O), 2 usage error.\n");
 }
 
@@ -48,6 +53,9 @@ static void print_version(void)
 
 int main(int argc, char **argv)
 {
+    /* Past a file size limit (ulimit -f) a write then fails with EFBIG, which is reported and
+     * cleaned up, instead of the signal killing the program with a temporary file left behind. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         print_help(stderr);
         return CLI_EXIT_USAGE;
@@ -57,7 +65,7 @@ int main(int argc, char **argv)
         if (argc > 2) { /* nnla help COMMAND */
             for (size_t i = 0; i < NUM_COMMANDS; i++)
                 if (strcmp(argv[2], commands[i].name) == 0) {
-                    fputs(commands[i].help, stdout);
+                    cli_print_help(commands[i].help, stdout);
                     return CLI_EXIT_OK;
                 }
             fprintf(stderr, "nnla: unknown command '%s'\nTry 'nnla --help'.\n", argv[2]);

@@ -46,6 +46,10 @@ int bench_cmd_gemm(int argc, char **argv);
 int bench_cmd_dense(int argc, char **argv);
 int bench_cmd_conv(int argc, char **argv);
 int bench_cmd_copy(int argc, char **argv);
+int bench_cmd_spectral(int argc, char **argv);
+int bench_cmd_power_sweep(int argc, char **argv);
+int bench_cmd_optim(int argc, char **argv);
+int bench_cmd_gate(int argc, char **argv);
 int bench_cmd_onnx(int argc, char **argv); /* bench_onnx.c, built with the ONNX module */
 
 #endif /* NNLA_BENCH_H */

@@ -1,12 +1,23 @@
 /*
  * nnla-bench conv: nnla_conv2d_forward (stride 1, bias, ReLU, the preferred workspace)
  * against the GEMMs of the textbook im2col convolution, against the GEMM calls it makes
- * itself, and against a direct convolution loop.
+ * itself, and against a direct convolution loop; then the backward passes.
  *
- *   BENCH conv_b32_c3_32x32_o32_k3p1 median_s=... gflops=... speedup_vs_gemm=...
- *         speedup_vs_calls=... speedup_vs_direct=... workspace_bytes=...
+ *   BENCH conv_b32_c3_32x32_o32_k3p1 median_s=... gflops=... peak_fraction=... dgemm_gflops=...
+ *         speedup_vs_gemm=... speedup_vs_calls=... speedup_vs_direct=... workspace_bytes=...
+ *   BENCH conv_bwd_b32_c3_32x32_o32_k3p1 median_s=... gflops=... peak_fraction=... dgemm_gflops=...
+ *         speedup_vs_gemm=... workspace_bytes=...
  *
- * gflops counts the convolution's own 2*batch*out*(in*kh*kw)*out_h*out_w operations.
+ * gflops counts the convolution's own 2*batch*out*(in*kh*kw)*out_h*out_w operations (twice that
+ * for the backward line: nnla_conv2d_backward_data, then nnla_conv2d_backward_weights with the
+ * bias gradient, each with its preferred workspace). peak_fraction is the pass's GFLOP/s over the
+ * GFLOP/s of a 1024^3 cblas_dgemm, the two timed in alternation (dgemm_gflops=): the share of the
+ * machine's GEMM speed the pass reaches, robust to the drifts of a shared machine.
+ *
+ * The backward line's speedup_vs_gemm: the baseline is the textbook backward GEMMs, per image
+ * col = W^T dy (into a scratch column matrix) and dW += dy col^T against image 0's column matrix,
+ * with no col2im and no im2col. Its result is checked by the adjoint identities
+ * <conv(x, w), dy> = <x, dx> = <w, dw> (within 1e-10 relative).
  *
  * speedup_vs_gemm: the baseline is the GEMM that defines an im2col convolution, one per
  * image: W [out][in*kh*kw] times a column matrix [in*kh*kw][out_h*out_w] built beforehand
@@ -27,9 +38,10 @@
  * over the valid output rectangle) timed over a few runs; its result also checks the
  * convolution's.
  *
- * Usage: nnla-bench conv [--no-direct] [substring]
+ * Usage: nnla-bench conv [--no-direct] [--no-backward] [substring]
  *   substring    run only the cases whose name contains it;
- *   --no-direct  skip the (slow) direct loop: speedup_vs_direct=nan, no check.
+ *   --no-direct  skip the (slow) direct loop: speedup_vs_direct=nan, no check;
+ *   --no-backward  skip the conv_bwd_ lines.
  * NNLA_BENCH_REPS sets the timed runs of each nnla/baseline pair (default 15).
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
@@ -118,7 +130,61 @@ typedef struct conv_case {
     gemm_call *calls; /* the recorded GEMMs of one forward pass */
     size_t ncalls;
     nnla_status st;
+    /* backward */
+    double *dy, *dx, *dw, *db, *bcol; /* bcol: the textbook backward's scratch column matrix */
+    void *bwork;
+    size_t bwork_size;
 } conv_case;
+
+/*
+ * The reference for peak_fraction: a 1024^3 cblas_dgemm (the real one, not recorded), timed in
+ * alternation with each pass so both see the same machine (this one is shared, and its speed
+ * drifts by 2x within seconds).
+ */
+typedef struct peak_case {
+    double *a, *b, *c;
+} peak_case;
+
+static peak_case peak_mats;
+
+static void run_peak(void *p)
+{
+    peak_case *k = p;
+    get_real_dgemm()(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1024, 1024, 1024, 1.0, k->a, 1024, k->b, 1024, 0.0,
+                     k->c, 1024);
+}
+
+static int peak_alloc(void)
+{
+    const size_t n = 1024 * 1024;
+    peak_mats.a = malloc(n * sizeof(double));
+    peak_mats.b = malloc(n * sizeof(double));
+    peak_mats.c = malloc(n * sizeof(double));
+    if (!peak_mats.a || !peak_mats.b || !peak_mats.c) return 0;
+    unsigned long long s = 99;
+    for (size_t i = 0; i < n; i++) {
+        peak_mats.a[i] = bench_urand(&s);
+        peak_mats.b[i] = bench_urand(&s);
+    }
+    return 1;
+}
+
+static void peak_free(void)
+{
+    free(peak_mats.a);
+    free(peak_mats.b);
+    free(peak_mats.c);
+    memset(&peak_mats, 0, sizeof peak_mats);
+}
+
+/* GFLOP/s of fn(arg) doing `flops`, and of the 1024^3 DGEMM, timed in alternation. */
+static void time_vs_peak(void (*fn)(void *), void *arg, double flops, int reps, double *gflops, double *dgemm)
+{
+    double t, tp;
+    bench_compare(fn, arg, run_peak, &peak_mats, 1, reps, &t, &tp);
+    *gflops = flops / t * 1e-9;
+    *dgemm = 2.0 * 1024.0 * 1024.0 * 1024.0 / tp * 1e-9;
+}
 
 static void run_conv(void *p)
 {
@@ -152,6 +218,108 @@ static void run_textbook(void *p)
     }
 }
 
+/* Both backward passes with their preferred workspace (one buffer of the larger size). */
+static void run_bwd(void *p)
+{
+    conv_case *c = p;
+    nnla_status st = nnla_conv2d_backward_data(&c->d, c->batch, c->h, c->w, c->dy, c->wt, c->dx, c->bwork,
+                                               c->bwork_size);
+    if (st == NNLA_OK)
+        st = nnla_conv2d_backward_weights(&c->d, c->batch, c->h, c->w, c->x, c->dy, c->dw, c->db, c->bwork,
+                                          c->bwork_size);
+    if (st != NNLA_OK) c->st = st;
+}
+
+/* The textbook backward GEMMs (groups = 1): per image, col = W^T dy and dW += dy col0^T. */
+static void run_textbook_bwd(void *p)
+{
+    conv_case *c = p;
+    dgemm_fn f = get_real_dgemm();
+    const size_t kdim = c->in * c->k * c->k, np = c->oh * c->ow;
+    for (size_t n = 0; n < c->batch; n++) {
+        const double *dyn = c->dy + n * c->out * np;
+        const double *col = c->col != NULL ? c->col : c->x + n * c->in * c->h * c->w;
+        f(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)kdim, (blasint)np, (blasint)c->out, 1.0, c->wt,
+          (blasint)kdim, dyn, (blasint)np, 0.0, c->bcol, (blasint)np);
+        f(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)c->out, (blasint)kdim, (blasint)np, 1.0, dyn,
+          (blasint)np, col, (blasint)np, n ? 1.0 : 0.0, c->dw, (blasint)kdim);
+    }
+}
+
+static double dot(const double *a, const double *b, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* The backward line of a case whose forward arrays are set up (c->x, c->wt, c->col); 1 on failure. */
+static int bench_bwd_case(conv_case *c, int reps)
+{
+    size_t nx = c->batch * c->in * c->h * c->w, nw = c->out * c->in * c->k * c->k;
+    size_t np = c->oh * c->ow, ny = c->batch * c->out * np, bd = 0, bw = 0;
+    if (nnla_conv2d_backward_data_workspace_size(&c->d, c->batch, c->h, c->w, &bd) != NNLA_OK ||
+        nnla_conv2d_backward_weights_workspace_size(&c->d, c->batch, c->h, c->w, &bw) != NNLA_OK) {
+        fprintf(stderr, "%s: bad backward case\n", c->name);
+        return 1;
+    }
+    c->bwork_size = bd > bw ? bd : bw;
+    c->dy = malloc(ny * sizeof(double));
+    c->dx = malloc(nx * sizeof(double));
+    c->dw = malloc(nw * sizeof(double));
+    c->db = malloc(c->out * sizeof(double));
+    c->bcol = malloc(c->in * c->k * c->k * np * sizeof(double));
+    c->bwork = c->bwork_size ? malloc(c->bwork_size) : NULL;
+    double *ylin = malloc(ny * sizeof(double));
+    int bad = 1;
+    if (!c->dy || !c->dx || !c->dw || !c->db || !c->bcol || (c->bwork_size && !c->bwork) || !ylin) {
+        fprintf(stderr, "out of memory\n");
+        goto done;
+    }
+    unsigned long long s = 777;
+    for (size_t i = 0; i < ny; i++) c->dy[i] = bench_urand(&s);
+    c->st = NNLA_OK;
+    double t_nnla, t_gemm;
+    bench_compare(run_bwd, c, run_textbook_bwd, c, 2, reps, &t_nnla, &t_gemm);
+    run_bwd(c); /* the textbook baseline overwrote dw */
+    /* the adjoint identities against the forward pass without bias or activation */
+    size_t fws = 0;
+    void *fwork = NULL;
+    if (nnla_conv2d_workspace_size(&c->d, c->batch, c->h, c->w, &fws) != NNLA_OK ||
+        (fws && (fwork = malloc(fws)) == NULL) ||
+        nnla_conv2d_forward(&c->d, c->batch, c->h, c->w, c->x, c->wt, NULL, nnla_act_default(NNLA_ACT_IDENTITY),
+                            ylin, fwork, fws) != NNLA_OK) {
+        free(fwork);
+        fprintf(stderr, "%s: the forward pass for the check failed\n", c->name);
+        goto done;
+    }
+    free(fwork);
+    double lhs = dot(ylin, c->dy, ny), rx = dot(c->x, c->dx, nx), rw = dot(c->wt, c->dw, nw);
+    double scale = 0.0;
+    for (size_t i = 0; i < ny; i++) scale += fabs(ylin[i] * c->dy[i]);
+    double flops = 4.0 * (double)c->batch * (double)c->out * (double)(c->in * c->k * c->k) * (double)np;
+    double gf, gp;
+    time_vs_peak(run_bwd, c, flops, reps, &gf, &gp);
+    printf("BENCH conv_bwd_%s median_s=%.6g gflops=%.4g peak_fraction=%.3f dgemm_gflops=%.4g speedup_vs_gemm=%.4f "
+           "workspace_bytes=%zu\n",
+           c->name + 5, t_nnla, flops / t_nnla * 1e-9, gf / gp, gp, t_gemm / t_nnla, c->bwork_size);
+    printf("#   conv_bwd_%s: textbook backward GEMMs %.6g s (%.4g GFLOP/s); <y,dy> %.15g, <x,dx> %.15g, "
+           "<w,dw> %.15g\n",
+           c->name + 5, t_gemm, flops / t_gemm * 1e-9, lhs, rx, rw);
+    fflush(stdout);
+    bad = c->st != NNLA_OK || !(fabs(lhs - rx) <= 1e-10 * scale) || !(fabs(lhs - rw) <= 1e-10 * scale);
+    if (bad) fprintf(stderr, "%s: the backward passes fail the adjoint identities\n", c->name);
+done:
+    free(ylin);
+    free(c->dy);
+    free(c->dx);
+    free(c->dw);
+    free(c->db);
+    free(c->bcol);
+    free(c->bwork);
+    return bad;
+}
+
 /* The direct loop: y = relu(conv(x, w) + b), stride 1, zero padding, by output rectangles. */
 static void run_direct(void *p)
 {
@@ -180,10 +348,10 @@ static void run_direct(void *p)
         }
 }
 
-static int bench_conv_case(conv_case *c, int reps, int direct)
+static int bench_conv_case(conv_case *c, int reps, int direct, int bwd)
 {
     c->d = nnla_conv2d_desc_make(c->in, c->out, c->k, c->k);
-    c->d.pad_h = c->d.pad_w = c->pad;
+    c->d.pad_top = c->d.pad_bottom = c->d.pad_left = c->d.pad_right = c->pad;
     if (nnla_conv2d_output_size(&c->d, c->h, c->w, &c->oh, &c->ow) != NNLA_OK ||
         nnla_conv2d_workspace_size(&c->d, c->batch, c->h, c->w, &c->work_size) != NNLA_OK) {
         fprintf(stderr, "%s: bad case\n", c->name);
@@ -250,10 +418,12 @@ static int bench_conv_case(conv_case *c, int reps, int direct)
     }
     double flops =
         2.0 * (double)c->batch * (double)c->out * (double)(c->in * c->k * c->k) * (double)(c->oh * c->ow);
-    printf("BENCH %s median_s=%.6g gflops=%.4g speedup_vs_gemm=%.4f speedup_vs_calls=%.4f "
-           "speedup_vs_direct=%.4g workspace_bytes=%zu\n",
-           c->name, t_nnla, flops / t_nnla * 1e-9, t_gemm / t_nnla, t_calls / t_nnla2, t_direct / t_nnla,
-           c->work_size);
+    double gf, gp;
+    time_vs_peak(run_conv, c, flops, reps, &gf, &gp);
+    printf("BENCH %s median_s=%.6g gflops=%.4g peak_fraction=%.3f dgemm_gflops=%.4g speedup_vs_gemm=%.4f "
+           "speedup_vs_calls=%.4f speedup_vs_direct=%.4g workspace_bytes=%zu\n",
+           c->name, t_nnla, flops / t_nnla * 1e-9, gf / gp, gp, t_gemm / t_nnla, t_calls / t_nnla2,
+           t_direct / t_nnla, c->work_size);
     printf("#   %s: textbook GEMMs %.6g s (%.4g GFLOP/s); its %zu GEMM calls %.6g s (%.4g GFLOP/s) "
            "against nnla %.6g s; direct %.6g s, max |y - direct| = %.3g (max |y| %.3g)\n",
            c->name, t_gemm, flops / t_gemm * 1e-9, c->ncalls, t_calls, flops / t_calls * 1e-9, t_nnla2,
@@ -261,6 +431,7 @@ static int bench_conv_case(conv_case *c, int reps, int direct)
     fflush(stdout);
     int bad = c->st != NNLA_OK || !(err <= 1e-10 * (scale + 1.0));
     if (bad) fprintf(stderr, "%s: the convolution disagrees with the direct loop\n", c->name);
+    if (bwd && bench_bwd_case(c, reps)) bad = 1;
     free(c->x);
     free(c->wt);
     free(c->b);
@@ -275,10 +446,12 @@ static int bench_conv_case(conv_case *c, int reps, int direct)
 int bench_cmd_conv(int argc, char **argv)
 {
     const char *only = NULL;
-    int direct = 1;
+    int direct = 1, bwd = 1;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--no-direct"))
             direct = 0;
+        else if (!strcmp(argv[i], "--no-backward"))
+            bwd = 0;
         else
             only = argv[i];
     }
@@ -298,8 +471,14 @@ int bench_cmd_conv(int argc, char **argv)
         c.k = sh->k;
         c.pad = sh->pad;
         ran++;
-        if (bench_conv_case(&c, reps, direct)) rc = 1;
+        if (peak_mats.a == NULL && !peak_alloc()) {
+            fprintf(stderr, "out of memory\n");
+            peak_free();
+            return 1;
+        }
+        if (bench_conv_case(&c, reps, direct, bwd)) rc = 1;
     }
+    peak_free();
     free(calls);
     calls = NULL;
     capcalls = ncalls = 0;

@@ -266,8 +266,9 @@ static nnla_status build_cnn(nnla_net **out)
     for (size_t i = 0; i < 16; i++) b2[i] = bench_urand(&s) * 0.1;
     for (size_t i = 0; i < 10; i++) b3[i] = bench_urand(&s) * 0.1;
     nnla_conv2d_desc c1 = nnla_conv2d_desc_make(1, 8, 3, 3), c2 = nnla_conv2d_desc_make(8, 16, 3, 3);
-    c1.pad_h = c1.pad_w = c2.pad_h = c2.pad_w = 1;
-    nnla_pool2d_desc p = {NNLA_POOL_MAX, 2, 2, 2, 2, 0, 0};
+    c1.pad_top = c1.pad_bottom = c1.pad_left = c1.pad_right = 1;
+    c2.pad_top = c2.pad_bottom = c2.pad_left = c2.pad_right = 1;
+    nnla_pool2d_desc p = nnla_pool2d_desc_make(NNLA_POOL_MAX, 2, 2);
     nnla_act relu = nnla_act_default(NNLA_ACT_RELU);
     nnla_status st = nnla_net_create(1, 28, 28, &net);
     if (st == NNLA_OK) st = nnla_net_add_conv2d(net, &c1, w1, b1, relu);

@@ -46,7 +46,7 @@ NNLA_ACT_RELU = 3
 class ConvDesc(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in (
         "in_channels", "out_channels", "kernel_h", "kernel_w", "stride_h", "stride_w",
-        "pad_h", "pad_w", "dilation_h", "dilation_w", "groups")]
+        "pad_top", "pad_bottom", "pad_left", "pad_right", "dilation_h", "dilation_w", "groups")]
 
 
 class Act(ctypes.Structure):
@@ -87,7 +87,7 @@ def run_case(case, reps, lib):
 
         call = None
         if lib is not None:
-            d = ConvDesc(cin, cout, k, k, 1, 1, pad, pad, 1, 1, 1)
+            d = ConvDesc(cin, cout, k, k, 1, 1, pad, pad, pad, pad, 1, 1, 1)
             ws = ctypes.c_size_t(0)
             if lib.nnla_conv2d_workspace_size(ctypes.byref(d), batch, h, w, ctypes.byref(ws)) != 0:
                 raise RuntimeError("nnla_conv2d_workspace_size failed")

@@ -4,14 +4,18 @@
 Runs the built `nnla` program on small arrays and checks its outputs against NumPy references
 (decompositions by residuals, since singular and eigen vectors have free signs; layers against
 direct loops written here), and its exit codes and messages on bad input. GROUP is one of
-svd, eigh, dense, conv2d, act, pool, pipes, errors. Registered by tests/cli.cmake.
+svd, eigh, dense, conv2d, act, pool, pipes, errors, outputs. Registered by tests/cli.cmake.
 """
+import glob
 import io
 import math
 import os
+import resource
 import shutil
+import stat
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -41,9 +45,9 @@ def save(name, a):
     return path(name)
 
 
-def run(*args, expect=0, stdin=None):
+def run(*args, expect=0, stdin=None, preexec=None):
     """Run nnla with args; check the exit code; return the completed process."""
-    r = subprocess.run([NNLA] + [str(a) for a in args], capture_output=True, input=stdin)
+    r = subprocess.run([NNLA] + [str(a) for a in args], capture_output=True, input=stdin, preexec_fn=preexec)
     # In a sanitizer build a report may come with an exit code that looks like a failure's.
     if b"Sanitizer" in r.stderr or b"runtime error:" in r.stderr:
         fail("nnla %s: sanitizer report:\n%s" % (" ".join(map(str, args)), r.stderr.decode(errors="replace")))
@@ -222,16 +226,23 @@ def test_dense():
     check(not os.path.exists(path("bad.npy")), "dense: no output on failure")
 
 
+def pads4(pad):
+    """(PH, PW) or (top, left, bottom, right), as --padding takes them, as (top, bottom, left, right)."""
+    if len(pad) == 2:
+        return pad[0], pad[0], pad[1], pad[1]
+    return pad[0], pad[2], pad[1], pad[3]
+
+
 def conv2d_ref(x, w, b, stride, pad, dil, groups):
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     sh, sw = stride
-    ph, pw = pad
+    pt, pb, pl, pr = pads4(pad)
     dh, dw = dil
-    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    xp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw))
-    xp[:, :, ph:ph + h, pw:pw + wd] = x
+    oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    xp = np.zeros((n, c, h + pt + pb, wd + pl + pr))
+    xp[:, :, pt:pt + h, pl:pl + wd] = x
     y = np.zeros((n, o, oh, ow))
     og = o // groups
     for g in range(groups):
@@ -257,6 +268,10 @@ def test_conv2d():
         ((2, 5, 4, 6), (7, 5, 1, 1), (1, 1), (0, 0), (1, 1), 1, []),  # 1x1: the plain GEMM path
         ((1, 2, 6, 7), (2, 2, 2, 3), (3, 2), (1, 0), (2, 1), 1,
          ["--stride=3,2", "--padding=1,0", "--dilation=2,1"]),
+        # asymmetric padding, ONNX's order: top, left, bottom, right
+        ((2, 3, 7, 6), (4, 3, 3, 2), (1, 2), (0, 2, 1, 0), (1, 1), 1, ["--stride", "1,2", "--padding", "0,2,1,0"]),
+        ((1, 4, 5, 8), (4, 2, 2, 3), (2, 1), (1, 0, 2, 3), (1, 2), 2,
+         ["--stride", "2,1", "--padding", "1,0,2,3", "--dilation", "1,2", "--groups", "2"]),
     ]
     for i, (xs, ws, stride, pad, dil, groups, opts) in enumerate(cases):
         x = RNG.standard_normal(xs)
@@ -288,6 +303,29 @@ def test_conv2d():
     run("conv2d", path("cx0.npy"), path("cw0.npy"), "--stride", "0", "--out", path("bad.npy"), expect=2)
     run("conv2d", path("cx0.npy"), path("cw0.npy"), "--stride", "1,2,3", "--out", path("bad.npy"), expect=2)
     run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", "-1", "--out", path("bad.npy"), expect=2)
+    for bad in ("1,2,3", "1,2,3,4,5", "1,,2,3", "1,2,3,", ",1", "1,2,x,4"):
+        r = run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", bad, "--out", path("bad.npy"), expect=2)
+        check(b"T,L,B,R" in r.stderr, "conv2d: message for --padding %s" % bad)
+    r = run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", "0,0,0,1", "--dilation", "4",
+            "--out", path("bad.npy"), expect=1)
+    check(b"padded input 7 x 7" in r.stderr, "conv2d: the padded size in the message counts each side")
+    # The grammar of N and N,M: any number of digits (leading zeros too) whose value fits 64 bits,
+    # the same in both forms (a first number of 64 or more characters was refused in N,M form).
+    long1, long2 = "0" * 70 + "1", "0" * 100 + "2"
+    ref = conv2d_ref(np.load(path("cx0.npy")), np.load(path("cw0.npy")), None, (1, 1), (1, 2), (1, 1), 1)
+    for opt in ("%s,%s" % (long1, long2), "1,%s" % long2, "%s,2" % long1):
+        run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", opt, "--out", path("clong.npy"))
+        close(np.load(path("clong.npy")), ref, 1e-12, 1e-12, "conv2d --padding %s" % opt)
+    run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", long1, "--out", path("clong1.npy"))
+    close(np.load(path("clong1.npy")),
+          conv2d_ref(np.load(path("cx0.npy")), np.load(path("cw0.npy")), None, (1, 1), (1, 1), (1, 1), 1),
+          1e-12, 1e-12, "conv2d --padding 0...01")
+    too_big = "18446744073709551616"  # 2^64
+    for opt in (too_big, too_big + ",1", "1," + too_big, "0" * 80 + too_big + ",1", ",", "1,", ",1", "1,,2",
+                "1, 2", "0x1", "1,2,"):
+        r = run("conv2d", path("cx0.npy"), path("cw0.npy"), "--padding", opt, "--out", path("bad.npy"),
+                expect=2)
+        check(b"--padding" in r.stderr, "conv2d --padding %r: message" % opt)
     r = run("conv2d", path("cx0.npy"), path("cw0.npy"), "--bias", path("cb1.npy"), "--out", path("bad.npy"),
             expect=1)
     check(b"bias" in r.stderr, "conv2d: message for a bias of the wrong length")
@@ -321,46 +359,84 @@ def test_act():
         r = run("act", bad, path("a32.npy"), "--out", path("abad.npy"), expect=2)
         check(b"activation" in r.stderr, "act %r: message" % bad)
     check(not os.path.exists(path("abad.npy")), "act: no output on failure")
+    # each refusal says what is wrong, and the list of names comes from the library
+    for bad, why in (("relu:1", b"relu takes no parameter"), ("sigmoid:-1", b"sigmoid's beta must be finite and > 0"),
+                     ("elu:-0.5", b"elu's alpha must be finite and >= 0"), ("leaky_relu:inf", b"'inf' is not a number"),
+                     ("sigmoid:1,5", b"'1,5' is not a number"), ("relux", b"unknown name 'relux'")):
+        r = run("act", bad, path("a32.npy"), "--out", path("abad.npy"), expect=2)
+        check(why in r.stderr, "act %r: the message says %r" % (bad, why))
+        check(b"log_softmax" in r.stderr and b"sigmoid[:BETA]" in r.stderr, "act %r: the names listed" % bad)
+    r = run("act", "--help")
+    check(b"leaky_relu[:ALPHA]" in r.stdout and b"@ACTIVATIONS@" not in r.stdout, "act --help lists the names")
+    for good in ("sigmoid:1.", "sigmoid:.5", "softplus:2.5e-1"):
+        run("act", good, path("a32.npy"), "--out", path("agood.npy"))
 
 
-def pool_ref(x, kind, k, s, p):
+def pool_ref(x, kind, k, s, p, ceil=False, include_pad=True):
+    """torch.nn.functional.max_pool2d / avg_pool2d by their definition, with --padding's pads."""
     n, c, h, w = x.shape
-    oh = (h + 2 * p[0] - k[0]) // s[0] + 1
-    ow = (w + 2 * p[1] - k[1]) // s[1] + 1
-    fill = -np.inf if kind == "max" else 0.0
-    xp = np.full((n, c, h + 2 * p[0], w + 2 * p[1]), fill)
-    xp[:, :, p[0]:p[0] + h, p[1]:p[1] + w] = x
+    pt, pb, pl, pr = pads4(p)
+
+    def out(size, kk, ss, lo, hi):
+        o = (size + lo + hi - kk + (ss - 1 if ceil else 0)) // ss + 1
+        if ceil and (o - 1) * ss >= size + lo:  # the last window starts inside the input or the leading pad
+            o -= 1
+        return o
+
+    oh, ow = out(h, k[0], s[0], pt, pb), out(w, k[1], s[1], pl, pr)
     y = np.zeros((n, c, oh, ow))
     for i in range(oh):
+        y0, y1 = i * s[0] - pt, i * s[0] - pt + k[0]
         for j in range(ow):
-            win = xp[:, :, i * s[0]:i * s[0] + k[0], j * s[1]:j * s[1] + k[1]]
-            y[:, :, i, j] = win.max(axis=(2, 3)) if kind == "max" else win.mean(axis=(2, 3))
+            x0, x1 = j * s[1] - pl, j * s[1] - pl + k[1]
+            win = x[:, :, max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)]
+            if kind == "max":
+                y[:, :, i, j] = win.max(axis=(2, 3))
+            else:
+                div = ((min(y1, h + pb) - y0) * (min(x1, w + pr) - x0) if include_pad
+                       else win.shape[2] * win.shape[3])
+                y[:, :, i, j] = win.sum(axis=(2, 3)) / div
     return y
 
 
 def test_pool():
-    cases = [  # (shape, kernel, stride, padding, options)
-        ((2, 3, 6, 6), (2, 2), (2, 2), (0, 0), ["--kernel", "2"]),
-        ((1, 2, 7, 5), (3, 3), (2, 2), (1, 1), ["--kernel", "3", "--stride", "2", "--padding", "1"]),
-        ((2, 1, 5, 8), (2, 3), (1, 2), (1, 1), ["--kernel", "2,3", "--stride", "1,2", "--padding", "1"]),
-        ((1, 4, 4, 4), (4, 4), (4, 4), (0, 0), ["--kernel=4"]),
-        ((1, 1, 9, 9), (3, 2), (3, 2), (1, 0), ["--kernel", "3,2", "--padding", "1,0"]),
+    cases = [  # (shape, kernel, stride, padding, ceil mode, options)
+        ((2, 3, 6, 6), (2, 2), (2, 2), (0, 0), False, ["--kernel", "2"]),
+        ((1, 2, 7, 5), (3, 3), (2, 2), (1, 1), False, ["--kernel", "3", "--stride", "2", "--padding", "1"]),
+        ((2, 1, 5, 8), (2, 3), (1, 2), (1, 1), False, ["--kernel", "2,3", "--stride", "1,2", "--padding", "1"]),
+        ((1, 4, 4, 4), (4, 4), (4, 4), (0, 0), False, ["--kernel=4"]),
+        ((1, 1, 9, 9), (3, 2), (3, 2), (1, 0), False, ["--kernel", "3,2", "--padding", "1,0"]),
+        # ceil mode, asymmetric padding (top, left, bottom, right), pads above half the kernel
+        ((2, 2, 7, 6), (2, 2), (2, 2), (0, 0), True, ["--kernel", "2", "--ceil-mode"]),
+        ((1, 3, 8, 7), (3, 3), (2, 2), (0, 1, 2, 0), True,
+         ["--kernel", "3", "--stride", "2", "--padding", "0,1,2,0", "--ceil-mode"]),
+        ((2, 1, 5, 9), (3, 4), (1, 3), (2, 3, 1, 0), False, ["--kernel", "3,4", "--stride", "1,3", "--padding=2,3,1,0"]),
     ]
-    for i, (shape, k, s, p, opts) in enumerate(cases):
+    for i, (shape, k, s, p, ceil, opts) in enumerate(cases):
         x = RNG.standard_normal(shape)
         xf = save("px%d.npy" % i, x)
         for kind in ("max", "avg"):
             run("pool", kind, xf, *opts, "--out", path("py.npy"))
-            close(np.load(path("py.npy")), pool_ref(x, kind, k, s, p), 1e-13, 1e-15,
+            close(np.load(path("py.npy")), pool_ref(x, kind, k, s, p, ceil), 1e-13, 1e-15,
                   "pool %s case %d" % (kind, i))
+        run("pool", "avg", xf, *opts, "--exclude-pad", "--out", path("py.npy"))
+        close(np.load(path("py.npy")), pool_ref(x, "avg", k, s, p, ceil, include_pad=False), 1e-13, 1e-15,
+              "pool avg --exclude-pad case %d" % i)
     x = RNG.standard_normal((3, 4, 4))  # one image
     run("pool", "avg", save("px3d.npy", x), "--kernel", "2", "--out", path("py3d.npy"))
     close(np.load(path("py3d.npy")), pool_ref(x[None], "avg", (2, 2), (2, 2), (0, 0))[0], 1e-13, 1e-15,
           "pool 3-D X")
     run("pool", "min", path("px0.npy"), "--kernel", "2", "--out", path("pbad.npy"), expect=2)
     run("pool", "max", path("px0.npy"), "--out", path("pbad.npy"), expect=2)
-    run("pool", "max", path("px0.npy"), "--kernel", "2", "--padding", "2", "--out", path("pbad.npy"),
+    r = run("pool", "max", path("px0.npy"), "--kernel", "2", "--padding", "2", "--out", path("pbad.npy"),
+            expect=2)
+    check(b"smaller than the kernel" in r.stderr, "pool: message for a pad as large as the kernel")
+    run("pool", "max", path("px0.npy"), "--kernel", "3,2", "--padding", "0,0,0,2", "--out", path("pbad.npy"),
         expect=2)
+    run("pool", "max", path("px0.npy"), "--kernel", "2", "--padding", "1,1,1", "--out", path("pbad.npy"),
+        expect=2)
+    r = run("pool", "max", path("px0.npy"), "--kernel", "2", "--exclude-pad", "--out", path("pbad.npy"), expect=2)
+    check(b"average pooling only" in r.stderr, "pool: message for --exclude-pad with max")
     run("pool", "max", path("px0.npy"), "--kernel", "0", "--out", path("pbad.npy"), expect=2)
     r = run("pool", "max", path("px0.npy"), "--kernel", "9", "--out", path("pbad.npy"), expect=1)
     check(b"larger than" in r.stderr, "pool: message for a window larger than the input")
@@ -387,21 +463,83 @@ def test_pipes():
     r = run("dense", "-", "-", "--out", "-", stdin=npy_bytes(x) + npy_bytes(w))
     close(np.load(io.BytesIO(r.stdout)), x @ w.T, 1e-12, 1e-12, "dense with X and W on standard input")
     r = run("act", "relu", "-", "--out", "-", stdin=b"garbage", expect=1)
-    check(b"standard input" in r.stderr, "message names standard input")
+    check(b"standard input" in r.stderr and b"not a .npy file" in r.stderr, "message names standard input")
+    r = run("act", "relu", "-", "--out", path("p_y.npy"), stdin=b"", expect=1)
+    check(b"standard input is empty" in r.stderr, "empty standard input: its own message: %r" % r.stderr)
+    r = run("dense", "-", "-", "--out", path("p_y.npy"), stdin=npy_bytes(x), expect=1)  # W missing
+    check(b"W: standard input is empty" in r.stderr, "second array missing on standard input: %r" % r.stderr)
+    zf = io.BytesIO()
+    np.savez(zf, a=x)
+    r = run("act", "relu", "-", "--out", path("p_y.npy"), stdin=zf.getvalue(), expect=1)
+    check(b"standard input is a .npz archive" in r.stderr, ".npz on standard input: %r" % r.stderr)
+    c = io.BytesIO()
+    np.save(c, np.ones(3, dtype=np.float16))
+    r = run("act", "relu", "-", "--out", path("p_y.npy"), stdin=c.getvalue(), expect=1)
+    check(b"X from standard input: unsupported dtype '<f2'" in r.stderr,
+          "dtype on standard input: %r" % r.stderr)
+    # standard input is called so in every message, never '-'
+    for args, data in [(["svd", "-", "--out", path("p_s")], npy_bytes(np.ones(3))),
+                       (["dense", "-", path("p_w.npy"), "--out", path("p_y.npy")],
+                        npy_bytes(np.ones((2, 2, 2)))),
+                       (["dense", path("p_x.npy"), "-", "--out", path("p_y.npy")], npy_bytes(np.ones(3))),
+                       (["pool", "max", "-", "--kernel", "2", "--out", path("p_y.npy")],
+                        npy_bytes(np.ones(3))),
+                       (["dense", path("p_x.npy"), path("p_w.npy"), "--bias", "-", "--out", path("p_y.npy")],
+                        npy_bytes(np.ones(7)))]:
+        np.save(path("p_x.npy"), np.ones((2, 2)))
+        np.save(path("p_w.npy"), np.ones((3, 2)))
+        r = run(*args, stdin=data, expect=1)
+        check(b"standard input" in r.stderr and b"'-'" not in r.stderr,
+              "nnla %s: names standard input: %r" % (" ".join(args), r.stderr))
+    check(not os.path.exists(path("p_y.npy")), "no output after the failures")
 
 
 def test_errors():
     good = save("e_good.npy", np.ones((2, 2)))
     with open(path("e_bad.npy"), "wb") as f:
         f.write(npy_bytes(np.ones((2, 2)))[:-3])  # truncated data
-    np.save(path("e_int.npy"), np.ones((2, 2), dtype=np.int64))
+    np.save(path("e_c16.npy"), np.ones((2, 2), dtype=np.complex128))
 
     r = run("svd", path("missing.npy"), "--out", path("e"), expect=1)
     check(b"No such file" in r.stderr and b"missing.npy" in r.stderr, "missing file: message")
     r = run("svd", path("e_bad.npy"), "--out", path("e"), expect=1)
-    check(b"not a valid .npy" in r.stderr, "malformed .npy: message")
-    r = run("svd", path("e_int.npy"), "--out", path("e"), expect=1)
-    check(b"unsupported" in r.stderr, "integer .npy: message")
+    check(b"not a valid .npy" in r.stderr and b"shorter than its shape (2, 2)" in r.stderr,
+          "truncated .npy: message")
+    r = run("svd", path("e_c16.npy"), "--out", path("e"), expect=1)
+    check(b"unsupported dtype '<c16'" in r.stderr and b"astype(np.float64)" in r.stderr,
+          "complex .npy: the dtype named, with the way out: %r" % r.stderr)
+    np.savez(path("e_arch.npz"), a=np.ones(3))
+    r = run("svd", path("e_arch.npz"), "--out", path("e"), expect=1)
+    check(b".npz archive" in r.stderr and b"np.load(" in r.stderr, ".npz: its own message: %r" % r.stderr)
+    with open(path("e_text.npy"), "wb") as f:
+        f.write(b"1,2,3\n")
+    r = run("svd", path("e_text.npy"), "--out", path("e"), expect=1)
+    check(b"not a .npy file" in r.stderr, "a text file: message")
+    open(path("e_zero.npy"), "wb").close()
+    r = run("svd", path("e_zero.npy"), "--out", path("e"), expect=1)
+    check(b"the file is empty" in r.stderr, "an empty file: message")
+    np.save(path("e_big.npy"), np.array([[1, 2 ** 53 + 1]], dtype=np.int64))
+    r = run("svd", path("e_big.npy"), "--out", path("e"), expect=1)
+    check(b"2^53" in r.stderr and b"'<i8'" in r.stderr, "int64 beyond 2^53: message: %r" % r.stderr)
+    with open(path("e_v4.npy"), "wb") as f:
+        f.write(npy_bytes(np.ones(2)).replace(b"NUMPY\x01\x00", b"NUMPY\x04\x00", 1))
+    r = run("svd", path("e_v4.npy"), "--out", path("e"), expect=1)
+    check(b"version 4.0" in r.stderr, "format version 4.0: message")
+    check(not glob.glob(path("e_*.npy").replace("e_*", "e_[SUV]*")), "no output after refused inputs")
+
+    # integer and boolean arrays are read (exactly, as doubles)
+    ai = RNG.integers(-1000, 1000, (5, 3))
+    for dt in ("<i8", ">i4", "|i1", "<u2", "|u1", "|b1"):
+        a = np.abs(ai).astype(dt) if dt[1] in "ub" else ai.astype(dt)
+        run("act", "identity", save("e_int.npy", a), "--out", path("e_int_y.npy"))
+        y = load_or_none(path("e_int_y.npy"))
+        check(y is not None and y.dtype == np.float64 and np.array_equal(y, a.astype(np.float64)),
+              "integer dtype %s read" % dt)
+        if os.path.exists(path("e_int_y.npy")):
+            os.remove(path("e_int_y.npy"))
+    run("svd", save("e_svdint.npy", ai.astype(np.int64)), "--out", path("e_svdint"))
+    close(np.load(path("e_svdint_S.npy")), np.linalg.svd(ai.astype(float), compute_uv=False), 0, 1e-9,
+          "svd of an int64 matrix")
     r = run("act", "relu", good, "--out", os.path.join(WORK, "no-such-dir", "y.npy"), expect=1)
     check(b"cannot write" in r.stderr, "unwritable output: message")
     r = run("svd", save("e_1d.npy", np.ones(3)), "--out", path("e"), expect=1)
@@ -450,13 +588,148 @@ def test_errors():
     r = run("svd", "--bogus", "--help", expect=2)  # the first problem wins, in order
 
 
+# ------------------------------------------------------------------ output files
+
+def limit_file_size(nbytes):
+    """A preexec_fn: the child may write files of at most nbytes (ulimit -f)."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+
+
+def temporaries():
+    """Temporaries nnla left in the work directory (it names them .BASE.nnla-XXXXXX)."""
+    return glob.glob(os.path.join(WORK, ".*.nnla-*"))
+
+
+def load_or_none(p):
+    """np.load(p), or None when NumPy cannot load it (a truncated or spliced file)."""
+    try:
+        return np.load(p)
+    except (ValueError, OSError, EOFError):
+        return None
+
+
+def same_file(p, data, what):
+    with open(p, "rb") as f:
+        check(f.read() == data, "%s: the file changed" % what)
+
+
+def test_outputs():
+    x = RNG.standard_normal((200, 50))
+    w = RNG.standard_normal((60, 50))
+    xs, ws = save("o_x.npy", x), save("o_w.npy", w)
+
+    # A write that fails part-way (the file size limit) leaves the old file whole and loadable.
+    old = npy_bytes(np.arange(6.0).reshape(2, 3))
+    with open(path("o_y.npy"), "wb") as f:
+        f.write(old)
+    r = run("dense", xs, ws, "--out", path("o_y.npy"), expect=1, preexec=limit_file_size(4096))
+    check(b"cannot write" in r.stderr and b"too large" in r.stderr,
+          "ulimit -f: the reason (EFBIG): %r" % r.stderr)
+    same_file(path("o_y.npy"), old, "ulimit -f over an existing file")
+    y = load_or_none(path("o_y.npy"))
+    check(y is not None and np.array_equal(y, np.arange(6.0).reshape(2, 3)), "the old file still loads")
+    check(not temporaries(), "ulimit -f: no temporary left: %s" % temporaries())
+    # ... also when the output is the input itself
+    xbytes = open(xs, "rb").read()
+    run("act", "relu", xs, "--out", xs, expect=1, preexec=limit_file_size(4096))
+    same_file(xs, xbytes, "act X --out X under ulimit -f")
+    check(not temporaries(), "act X --out X: no temporary left")
+    # and without the limit, in place works
+    save("o_x.npy", x)
+    run("act", "relu", xs, "--out", xs)
+    close(np.load(xs), np.maximum(x, 0), 0, 0, "act X --out X")
+    save("o_x.npy", x)
+
+    # A set of files is all or nothing: P_U.npy a directory leaves the old P_S/P_Vt as they were.
+    a = RNG.standard_normal((6, 4))
+    src = save("o_a.npy", a)
+    run("svd", save("o_old.npy", RNG.standard_normal((6, 4))), "--out", path("o_P"))
+    olds = {k: open(path("o_P_%s.npy" % k), "rb").read() for k in ("S", "Vt")}
+    os.remove(path("o_P_U.npy"))
+    os.mkdir(path("o_P_U.npy"))
+    r = run("svd", src, "--out", path("o_P"), expect=1)
+    check(b"o_P_U.npy" in r.stderr and b"Is a directory" in r.stderr,
+          "svd: names the bad output: %r" % r.stderr)
+    for k in ("S", "Vt"):
+        same_file(path("o_P_%s.npy" % k), olds[k], "svd with P_U.npy a directory: P_%s.npy" % k)
+    check(not temporaries(), "svd with P_U.npy a directory: no temporary left: %s" % temporaries())
+    run("svd", src, "--out", path("o_Q"))  # a fresh prefix whose last file cannot be written
+    for k in ("S", "U", "Vt"):
+        os.remove(path("o_Q_%s.npy" % k))
+    os.mkdir(path("o_Q_Vt.npy"))
+    run("svd", src, "--out", path("o_Q"), expect=1)
+    check(not os.path.exists(path("o_Q_S.npy")) and not os.path.exists(path("o_Q_U.npy")),
+          "svd: no new partial set when P_Vt.npy cannot be written")
+    s = a.T @ a
+    os.mkdir(path("o_E_V.npy"))
+    run("eigh", save("o_s.npy", s), "--out", path("o_E"), expect=1)
+    check(not os.path.exists(path("o_E_w.npy")), "eigh: no P_w.npy when P_V.npy cannot be written")
+    check(not temporaries(), "eigh: no temporary left")
+    # the whole set under a size limit that only the last file exceeds: none is replaced
+    run("svd", src, "--out", path("o_R"))
+    olds = {k: open(path("o_R_%s.npy" % k), "rb").read() for k in ("S", "U", "Vt")}
+    big = RNG.standard_normal((40, 30))  # U is 40 x 30 (9728 bytes), S and Vt smaller
+    run("svd", save("o_big.npy", big), "--out", path("o_R"), expect=1, preexec=limit_file_size(8192))
+    for k in ("S", "U", "Vt"):
+        same_file(path("o_R_%s.npy" % k), olds[k], "svd under ulimit -f: P_%s.npy" % k)
+    check(not temporaries(), "svd under ulimit -f: no temporary left")
+
+    # --out - cannot take several arrays: a usage error, and no file named -_S.npy
+    for args in (["svd", src], ["eigh", path("o_s.npy")], ["svd", src, "--values-only"]):
+        r = run(*args, "--out", "-", expect=2)
+        check(b"standard output" in r.stderr and b"several" in r.stderr, "%s --out -: message" % args[0])
+        check(r.stdout == b"", "%s --out -: nothing on standard output" % args[0])
+    check(not glob.glob("-_*.npy") and not glob.glob(path("-_*")), "--out -: no file written")
+
+    # Permissions as a new file gets them (0666 & ~umask), or the old file's own.
+    for mask, want in ((0o022, 0o644), (0o077, 0o600), (0o002, 0o664)):
+        p = path("o_mode_%o.npy" % mask)
+        run("act", "relu", xs, "--out", p, preexec=lambda m=mask: os.umask(m))
+        got = stat.S_IMODE(os.stat(p).st_mode)
+        check(got == want, "umask %o: mode %o, expected %o" % (mask, got, want))
+    p = path("o_mode_keep.npy")
+    np.save(p, np.zeros(2))
+    os.chmod(p, 0o640)
+    run("act", "relu", xs, "--out", p, preexec=lambda: os.umask(0o022))
+    check(stat.S_IMODE(os.stat(p).st_mode) == 0o640, "an existing file keeps its mode")
+    # A symbolic link: its target is replaced, the link stays a link.
+    np.save(path("o_target.npy"), np.zeros(2))
+    os.symlink("o_target.npy", path("o_link.npy"))
+    run("act", "relu", xs, "--out", path("o_link.npy"))
+    check(os.path.islink(path("o_link.npy")), "the link is still a link")
+    close(np.load(path("o_target.npy")), np.maximum(x, 0), 0, 0, "written through the link")
+    # Not a regular file: written through in place (here /dev/null stays a device).
+    run("act", "relu", xs, "--out", "/dev/null")
+    check(stat.S_ISCHR(os.stat("/dev/null").st_mode), "/dev/null is still a device")
+    check(not temporaries(), "no temporary left")
+
+    # Concurrent writers of one path: the file is always one of the arrays, whole.
+    # 4 MB each, so that the writes overlap (in place, 5 of 20 rounds spliced on 2 cores)
+    arrays = [np.full((1000, 500), float(i + 1)) for i in range(8)]
+    srcs = [save("o_c%d.npy" % i, arr) for i, arr in enumerate(arrays)]
+    out = path("o_conc.npy")
+    deadline = time.monotonic() + 3.0
+    rounds = 0
+    while rounds < 3 or (rounds < 20 and time.monotonic() < deadline):
+        procs = [subprocess.Popen([NNLA, "act", "identity", srcs[i], "--out", out],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(8)]
+        for p in procs:
+            _, err = p.communicate()
+            check(p.returncode == 0, "concurrent writer: exit %d %r" % (p.returncode, err))
+        y = load_or_none(out)
+        check(y is not None and y.shape == (1000, 500) and any(np.array_equal(y, arr) for arr in arrays),
+              "concurrent writers, round %d: the file is none of the arrays (spliced)" % rounds)
+        rounds += 1
+    check(not temporaries(), "concurrent writers: no temporary left")
+
+
 def main():
     global NNLA, WORK
     NNLA, WORK, group = sys.argv[1], sys.argv[2], sys.argv[3]
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     tests = {"svd": test_svd, "eigh": test_eigh, "dense": test_dense, "conv2d": test_conv2d, "act": test_act,
-             "pool": test_pool, "pipes": test_pipes, "errors": test_errors}
+             "pool": test_pool, "pipes": test_pipes, "errors": test_errors, "outputs": test_outputs}
     tests[group]()
     if FAILURES:
         print("%d failure(s) in cli_%s" % (len(FAILURES), group))

@@ -41,6 +41,34 @@ if [ "$mode" = static ] && readelf -d "$work/with_pkgconfig" | grep -q 'libnnla\
     exit 1
 fi
 
+if [ "$mode" = shared ]; then
+    # The README's two link lines, as written there (app.c is our consumer.c). The plain one gives
+    # a program that cannot start from this non-system prefix without LD_LIBRARY_PATH (what the
+    # README warns of); the one with the rpath starts without it.
+    readme="$here/../../README.md"
+    plain=$(grep -m1 -E '^cc -std=c11 app\.c \$\(pkg-config --cflags --libs nnla\)[[:space:]]*(#.*)?$' "$readme" \
+            | sed 's/[[:space:]]*#.*//')
+    rpath=$(grep -m1 -E '^cc -std=c11 app\.c .*-Wl,-rpath,' "$readme" | sed 's/[[:space:]]*#.*//')
+    if [ -z "$plain" ] || [ -z "$rpath" ]; then
+        echo "README.md: the link lines (plain and with -Wl,-rpath) were not found" >&2
+        exit 1
+    fi
+    echo "== README link lines: $plain / $rpath"
+    for kind in plain rpath; do
+        line=${!kind}
+        line=${line/#cc /${CC:-cc} }
+        line=${line/ app.c / \"$here\/consumer.c\" -o \"$work\/readme_$kind\" }
+        (cd "$work" && eval "$line")
+    done
+    if out=$(env -u LD_LIBRARY_PATH "$work/readme_plain" 2>&1); then
+        echo "the README's plain link line started without LD_LIBRARY_PATH: the warning is stale ($out)" >&2
+        exit 1
+    fi
+    echo "$out" | grep -q 'libnnla\.so\.0: cannot open shared object file'
+    LD_LIBRARY_PATH=$(pkg-config --variable=libdir nnla) "$work/readme_plain"
+    env -u LD_LIBRARY_PATH "$work/readme_rpath"
+fi
+
 echo "== find_package consumer ($mode)"
 cmake -S "$here" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >"$work/cmake.log"
 cmake --build "$work/cmake-build" >>"$work/cmake.log"

@@ -4,8 +4,9 @@
  * non-seekable one (glibc's fopencookie without a seek function, as a pipe: the reader then
  * takes its growing-buffer path); they must agree. A failure must be one of the documented
  * statuses and leave the output untouched. An array that reads is written back with
- * nnla_npy_write_mem() and read again: the round trip must be exact. Any disagreement traps,
- * so libFuzzer records it as a crash.
+ * nnla_npy_write_mem() and read again: the round trip must be exact. nnla_npy_diagnose() must
+ * give a verdict that agrees with the header parser's status. Any disagreement traps, so
+ * libFuzzer records it as a crash.
  */
 #define _GNU_SOURCE /* fmemopen, fopencookie */
 
@@ -52,7 +53,29 @@ static FILE *pipe_open(pipe_cookie *pc)
 
 static int documented_failure(nnla_status st)
 {
-    return st == NNLA_EFORMAT || st == NNLA_EUNSUPPORTED || st == NNLA_EOVERFLOW;
+    return st == NNLA_EFORMAT || st == NNLA_EUNSUPPORTED || st == NNLA_EOVERFLOW || st == NNLA_EINEXACT;
+}
+
+/* The header parser's status for a verdict of nnla_npy_diagnose(). */
+static nnla_status verdict_status(nnla_npy_verdict v)
+{
+    switch (v) {
+    case NNLA_NPY_READABLE:
+        return NNLA_OK;
+    case NNLA_NPY_BAD_VERSION:
+    case NNLA_NPY_BAD_DTYPE:
+    case NNLA_NPY_TOO_MANY_DIMS:
+        return NNLA_EUNSUPPORTED;
+    case NNLA_NPY_TOO_LARGE:
+        return NNLA_EOVERFLOW;
+    case NNLA_NPY_EMPTY:
+    case NNLA_NPY_NPZ:
+    case NNLA_NPY_NOT_NPY:
+    case NNLA_NPY_TRUNCATED:
+    case NNLA_NPY_MALFORMED:
+        return NNLA_EFORMAT;
+    }
+    return (nnla_status)-1; /* an unknown verdict: never equal to a status */
 }
 
 static void check_array(const nnla_array *a)
@@ -77,6 +100,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nnla_npy_header h;
     nnla_status sh = nnla_npy_parse_header(data, size, &h);
 
+    /* The diagnosis agrees with the parser, and its descr lies inside the input. */
+    nnla_npy_diagnosis dg;
+    CHECK(nnla_npy_diagnose(data, size, &dg) == NNLA_OK);
+    CHECK(verdict_status(dg.verdict) == sh);
+    CHECK(dg.descr == NULL ? dg.descr_len == 0
+                           : (const uint8_t *)dg.descr >= data &&
+                                 (const uint8_t *)dg.descr + dg.descr_len <= data + size);
+
     nnla_array a, untouched;
     memset(&a, 0xA5, sizeof a);
     memcpy(&untouched, &a, sizeof a);
@@ -84,8 +115,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st != NNLA_OK) {
         CHECK(documented_failure(st));
         CHECK(memcmp(&a, &untouched, sizeof a) == 0);
-        /* The header parser fails the same way, unless only the data was short. */
-        CHECK(sh == st || (sh == NNLA_OK && st == NNLA_EFORMAT && size - h.data_offset < h.data_bytes));
+        /* The header parser fails the same way, unless only the data was short or held an
+         * integer beyond 2^53. */
+        CHECK(sh == st || (sh == NNLA_OK && st == NNLA_EFORMAT && size - h.data_offset < h.data_bytes) ||
+              (sh == NNLA_OK && st == NNLA_EINEXACT && h.item_size == 8 &&
+               (h.dtype == NNLA_NPY_INT64 || h.dtype == NNLA_NPY_UINT64)));
     } else {
         CHECK(sh == NNLA_OK);
         check_array(&a);

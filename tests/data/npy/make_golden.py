@@ -25,6 +25,14 @@ BASIC32 = np.array([[1.5, -2.25, 3.0], [0.1, 1e30, -0.0]], dtype="<f4")
 CUBE = np.fromfunction(lambda i, j, k: 100 * i + 10 * j + k, (2, 3, 4))
 
 
+def int_extremes(code):
+    """2x3 values of an integer type: its least and greatest value (within +-2^53, what a double
+    holds exactly), then 0, 1, -1 (2 if unsigned) and 42."""
+    info = np.iinfo(np.dtype(code))
+    lo, hi = max(int(info.min), -2 ** 53), min(int(info.max), 2 ** 53)
+    return [[lo, hi, 0], [1, -1 if lo < 0 else 2, 42]]
+
+
 def save(name, a, version=None):
     path = os.path.join(HERE, name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -89,8 +97,21 @@ def main():
     raw("f8_trailing_bytes.npy", header("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }")
         + data + b"extra bytes after the data are ignored")
 
+    # Integers of every size, signed and unsigned, in both byte orders ('|' for one byte), and
+    # booleans: read as doubles, exactly; test_npy.c knows the values from int_extremes().
+    for code in ["i2", "i4", "i8", "u2", "u4", "u8"]:
+        save("int/%s_le_2x3.npy" % code, np.array(int_extremes(code), dtype="<" + code))
+        save("int/%s_be_2x3.npy" % code, np.array(int_extremes(code), dtype=">" + code))
+    for code in ["i1", "u1"]:
+        save("int/%s_2x3.npy" % code, np.array(int_extremes(code), dtype="|" + code))
+    save("int/b1_2x3.npy", np.array([[True, False, True], [False, False, True]]))
+    save("int/i4_be_f_2x3x4.npy", np.asfortranarray(CUBE.astype(">i4")))
+    save("int/b1_f_2x3x4.npy", np.asfortranarray(CUBE.astype(np.int64) % 3 == 1))
+    save("int/i1_0d.npy", np.array(-5, dtype="|i1"))
+    save("int/u8_empty_0x4.npy", np.zeros((0, 4), dtype="<u8"))
+
     # ---- well-formed files libnnla does not read (NNLA_EUNSUPPORTED)
-    save("unsupported/i8.npy", np.arange(6, dtype="<i8").reshape(2, 3))
+    save("unsupported/M8.npy", np.array(["2024-01-01", "2025-06-30"], dtype="<M8[D]"))
     save("unsupported/c16.npy", np.ones((2, 2), dtype="<c16"))
     save("unsupported/f2.npy", np.ones(3, dtype="<f2"))
     save("unsupported/u3.npy", np.array(["abc", "de"]))
@@ -165,8 +186,16 @@ def main():
         header("{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4294967296, 4294967296), }"))
     raw("bad/shape_huge_truncated.npy",  # a valid 2^40-element shape, little data: NNLA_EFORMAT
         header("{'descr': '<f8', 'fortran_order': False, 'shape': (1099511627776,), }") + data)
-    raw("bad/descr_i8.npy",  # NNLA_EUNSUPPORTED
-        header("{'descr': '<i8', 'fortran_order': False, 'shape': (2, 3), }") + data)
+    raw("bad/descr_i3.npy",  # no such integer size: NNLA_EUNSUPPORTED
+        header("{'descr': '<i3', 'fortran_order': False, 'shape': (2, 3), }") + data)
+    # Integers beyond 2^53 in magnitude have no exact double: NNLA_EINEXACT (every path: memory,
+    # file, pipe; little- and big-endian; C and Fortran order; the bad value last).
+    save("bad/i8_beyond_2p53.npy", np.array([0, 2 ** 53, 2 ** 53 + 1], dtype="<i8"))
+    save("bad/i8_be_below_minus_2p53.npy", np.array([[-2 ** 53], [-2 ** 53 - 1]], dtype=">i8"))
+    save("bad/u8_max.npy", np.array([2 ** 64 - 1], dtype="<u8"))
+    save("bad/i8_f_min.npy", np.asfortranarray(np.array([[1, 2], [3, -2 ** 63]], dtype="<i8")))
+    # Not .npy at all: a .npz archive as numpy.savez writes it (NNLA_EFORMAT)
+    np.savez(os.path.join(HERE, "bad/archive.npz"), a=np.ones(3), b=np.zeros((2, 2)))
     raw("bad/descr_f16.npy",  # NNLA_EUNSUPPORTED
         header("{'descr': '<f16', 'fortran_order': False, 'shape': (2, 3), }") + data)
     raw("bad/descr_empty.npy",  # NNLA_EUNSUPPORTED

@@ -1,0 +1,8 @@
+/*
+ * A second copy of libnnla's BLAS gate (src/blas.c compiled with NNLA_BLAS_GATE_ONLY: the gate
+ * and nothing else), so that `nnla-bench gate` can time the very same code around a raw
+ * cblas_dgemm, with and without it, in one run. The library's own gate is hidden (not exported);
+ * this copy has its own state, which no libnnla call touches.
+ */
+#define NNLA_BLAS_GATE_ONLY
+#include "../../src/blas.c"
