@@ -28,7 +28,7 @@
 #define IR_INPUT ((size_t)-1) /* a layer's source: the network's input */
 #define NONE ((size_t)-1)
 #define SYM_BATCH INT64_MIN   /* in a constant integer vector: the batch size, not known yet */
-#define MAX_FOLD ((size_t)1 << 24) /* most elements of a constant computed here (ConstantOfShape, ...) */
+#define MAX_FOLD ((size_t)1 << 22) /* most elements of a constant computed here (ConstantOfShape, ...) */
 #define MAX_DIM ((int64_t)1 << 40) /* larger attribute values are refused (no overflow games) */
 
 /* ------------------------------------------------------------------ wire-format pre-check */
@@ -769,6 +769,18 @@ static nnla_status add_act(imp *im, const val *x, nnla_act act, int flatten)
     size_t idx = 0, src = x->layer;
     irl *l = NULL;
     int flat = x->flatview;
+    if (!(flatten && !(x->h == 1 && x->w == 1)) && !(im->flags & NNLA_ONNX_KEEP_ACTIVATIONS) && !x->flatview &&
+        x->layer != IR_INPUT) {
+        /* Fused here already, as nnla_net_fuse_activations() would (bit for bit the same), when
+         * the activation is the only reader of a dense or convolution layer without one: the
+         * network is then built once instead of rebuilt by the fusion. */
+        irl *p = &im->layers[x->layer];
+        if ((p->kind == NNLA_LAYER_DENSE || p->kind == NNLA_LAYER_CONV2D) && p->act.kind == NNLA_ACT_IDENTITY &&
+            p->uses == 1) {
+            p->act = act;
+            return define_alias(im, 0, x);
+        }
+    }
     if (flatten && !(x->h == 1 && x->w == 1)) {
         NNLA__TRY(new_layer(im, NNLA_LAYER_FLATTEN, src, &l, &idx));
         l->c = x->c * x->h * x->w;
@@ -2326,6 +2338,11 @@ static nnla_status build(imp *im, const val *outv, nnla_net **result)
         st = nnla_net_append(net, &s);
     } else {
         prune(im, outv->layer);
+        nnla_layer_spec *specs = malloc((im->nlayers ? im->nlayers : 1) * sizeof *specs);
+        if (specs == NULL) {
+            nnla_net_free(net);
+            return fail(im, NNLA_ENOMEM, "out of memory");
+        }
         size_t k = 0;
         for (size_t i = 0; i < im->nlayers && st == NNLA_OK; i++) {
             irl *l = &im->layers[i];
@@ -2349,7 +2366,11 @@ static nnla_status build(imp *im, const val *outv, nnla_net **result)
             default: s = nnla_layer_add(src, src2); break;
             }
             if (l->kind != NNLA_LAYER_ADD) s.src = (k > 0 && src == k - 1) || (k == 0 && src == NNLA_NET_INPUT) ? NNLA_NET_PREV : src;
-            st = nnla_net_append(net, &s);
+            /* Each layer is checked alone first (a refusal names its node); the network is then
+             * built in one edit: appending layer by layer would rebuild the parameter block each
+             * time, a cost quadratic in the number of layers. */
+            if (k == 0) st = nnla_net_append(net, &s);
+            specs[k] = s;
             if (st != NNLA_OK) {
                 const Onnx__NodeProto *n = im->g->node[l->node];
                 im->n = n;
@@ -2357,10 +2378,35 @@ static nnla_status build(imp *im, const val *outv, nnla_net **result)
                 fail(im, st, "nnla refused the %s layer made from it: %s", nnla_layer_kind_name(l->kind), nnla_strerror(st));
                 im->n = NULL;
                 nnla_net_free(net);
-                return st == NNLA_ENOMEM || st == NNLA_EOVERFLOW ? st : NNLA_EUNSUPPORTED;
+                free(specs);
+                return st == NNLA_ENOMEM || st == NNLA_EOVERFLOW || st == NNLA_ENONFINITE ? st : NNLA_EUNSUPPORTED;
             }
             k++;
         }
+        if (st == NNLA_OK && k > 1) {
+            st = nnla_net_replace(net, 0, specs, k);
+            if (st != NNLA_OK) {
+                /* a layer nnla refuses: find which, for the message, by appending one by one */
+                nnla_net *probe = NULL;
+                size_t bad = 0;
+                if (nnla_net_create(in->c, in->h, in->w, &probe) == NNLA_OK)
+                    while (bad < k && nnla_net_append(probe, &specs[bad]) == NNLA_OK) bad++;
+                nnla_status why = st;
+                if (probe != NULL && bad < k) why = nnla_net_append(probe, &specs[bad]);
+                nnla_net_free(probe);
+                size_t node = 0;
+                for (size_t i = 0; i < im->nlayers; i++)
+                    if (im->layers[i].final == bad) node = im->layers[i].node;
+                im->n = im->g->node[node];
+                im->node = node;
+                fail(im, why, "nnla refused the layer made from it: %s", nnla_strerror(why));
+                im->n = NULL;
+                nnla_net_free(net);
+                free(specs);
+                return why == NNLA_ENOMEM || why == NNLA_EOVERFLOW || why == NNLA_ENONFINITE ? why : NNLA_EUNSUPPORTED;
+            }
+        }
+        free(specs);
     }
     if (st == NNLA_OK && !(im->flags & NNLA_ONNX_KEEP_BATCHNORM)) st = nnla_net_fold_batchnorm(net, NULL);
     if (st == NNLA_OK && !(im->flags & NNLA_ONNX_KEEP_ACTIVATIONS)) st = nnla_net_fuse_activations(net, NULL);

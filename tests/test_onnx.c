@@ -671,6 +671,29 @@ static void test_crafted_models(void **state)
     assert_msg_has(msg, "NaN");
     free(m.d), memset(&m, 0, sizeof m);
 
+    /* weights that overflow once scaled (alpha): the layer nnla refuses is named, after another */
+    {
+        pb g = {0}, at = {0};
+        int64_t xd[2] = {0, 3}, wd[2] = {2, 3}, yd[2] = {0, 2};
+        double w[6] = {1e300, 1, 1, 1, 1, 1};
+        pb t = {0};
+        for (int k = 0; k < 2; k++) pb_int(&t, 1, wd[k]);
+        pb_int(&t, 2, 11); /* DOUBLE */
+        pb_str(&t, 8, "W");
+        pb_bytes(&t, 9, w, sizeof w);
+        pb_msg(&g, 5, &t);
+        node(&g, "Tanh", "first", "x", NULL, "t", NULL);
+        attr_int(&at, "transB", 1);
+        attr_float(&at, "alpha", 1e10f);
+        node(&g, "Gemm", "scaled", "t", "W", "y", &at);
+        vi(&g, 11, "x", 2, xd, 1);
+        vi(&g, 12, "y", 2, yd, 1);
+        model(&m, &g, 13);
+        assert_status(try_load(&m, 0, msg, sizeof msg), NNLA_ENONFINITE);
+        assert_msg_has(msg, "'scaled'");
+        free(m.d), memset(&m, 0, sizeof m);
+    }
+
     /* an opset newer than the importer knows */
     small_model(&m, "Relu", NULL, 18, 0, 1.0f);
     assert_status(try_load(&m, 0, msg, sizeof msg), NNLA_EUNSUPPORTED);
