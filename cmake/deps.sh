@@ -8,13 +8,15 @@
 #                    libgfortran-12-dev: Debian's static OpenBLAS and LAPACK are Fortran-built,
 #                    so linking a static libnnla (pkg-config --static, the consumer_static
 #                    test) needs -lgfortran, whose libgfortran.so/.a only this package ships,
-#                    for gcc 12, Debian 12's compiler; libgfortran5 has the runtime only; ONNX's
-#                    Python package and its backend test data for the ONNX conformance tests;
-#                    the PyTorch cross-checks also use python3-torch when it is installed).
-NNLA_DEPS_BUILD="build-essential cmake pkg-config libopenblas-dev liblapacke-dev libcmocka-dev
+#                    for gcc 12, Debian 12's compiler; libgfortran5 has the runtime only), the
+#                    peers the cross-checks compare against: SciPy, scikit-learn and PyTorch, and
+#                    ONNX's Python package and its backend test data (the ONNX conformance tests).
+#   libopenblas0-openmp: the OpenMP build of OpenBLAS, which libnnla prefers at run time (its
+#                    GEMM runs on one thread inside libnnla's parallel loops; docs/guide.md).
+NNLA_DEPS_BUILD="build-essential cmake pkg-config libopenblas-dev libopenblas0-openmp liblapacke-dev libcmocka-dev
                  libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
-NNLA_DEPS_TEST="clang libclang-rt-14-dev python3 python3-numpy python3-onnx libonnx-testdata doxygen locales
-                libgfortran-12-dev"
+NNLA_DEPS_TEST="clang libclang-rt-14-dev python3 python3-numpy python3-scipy python3-sklearn python3-torch doxygen locales libgfortran-12-dev
+                python3-onnx libonnx-testdata"
 
 # nnla_install_deps PKG...: install the Debian packages that are missing. As root it runs
 # apt-get; otherwise it prints the apt-get line to run and fails.

@@ -27,6 +27,8 @@
 #include "nnla/init.h"
 #include "nnla/loss.h"
 #include "nnla/optim.h"
+#include "nnla/train.h"
+#include "nnla/attack.h"
 #if NNLA_HAVE_ONNX
 #include "nnla/onnx.h"
 #endif

@@ -110,6 +110,7 @@ int nnla__blas_gate_limit(void) { return limit_now(); }
 
 void nnla__blas_enter(void)
 {
+    (void)nnla__share_begin(); /* this thread's share of the threads, for OpenBLAS's OpenMP build */
     if (gate_depth++ > 0) return; /* already inside */
     if (atomic_fetch_add_explicit(&gate_count, 1, memory_order_acquire) < limit_now()) return;
     /* Over the limit: wait for a leaving thread to hand its place over. */
@@ -121,6 +122,7 @@ void nnla__blas_enter(void)
 
 void nnla__blas_leave(void)
 {
+    nnla__share_end();
     if (--gate_depth > 0) return;
     /* More than the limit counted: someone waits (or is about to): hand this place over. */
     if (atomic_fetch_sub_explicit(&gate_count, 1, memory_order_release) > limit_now()) {

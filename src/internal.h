@@ -93,6 +93,18 @@ static inline double nnla__dnrm2(int n, const double *x, int incx)
     return r;
 }
 
+/*
+ * Threads (src/threads.c, the model in docs/guide.md). nnla__share_begin(): the number of threads
+ * the calling thread's work may use now (>= 1), counting the thread among the callers until the
+ * matching nnla__share_end(); nested pairs return the outer share. Every call that runs its own
+ * OpenMP parallel region brackets it with these (`#pragma omp parallel num_threads(share) if(share >
+ * 1)`), and the gate brackets every BLAS call, so a GEMM outside a region gets no more threads than
+ * the share. nnla__omp_blas(): whether the loaded OpenBLAS is the OpenMP build.
+ */
+int nnla__share_begin(void);
+void nnla__share_end(void);
+int nnla__omp_blas(void);
+
 /* The gate's limit: MAX_THREADS of the loaded OpenBLAS (50 for a single-threaded build). */
 int nnla__blas_gate_limit(void);
 

@@ -81,7 +81,27 @@ typedef struct fwd_args {
     void *scratch;        /* CONV2D workspace */
     size_t scratch_bytes;
     const double *w, *b, *rm, *rv; /* the layer's tensors (NULL when absent) */
+    int train;            /* NNLA_CTX_TRAIN: BatchNorm on batch statistics, dropout drops */
+    double *aux;          /* TRAIN: BatchNorm's saved mean, inverse std and running copies; dropout's mask */
+    nnla_rng *rng;        /* TRAIN: dropout's generator */
 } fwd_args;
+
+/* What a layer's backward pass gets: the forward's tensors, dy, and where to put the gradients. */
+typedef struct bwd_args {
+    size_t batch;
+    const double *x, *x2, *y, *pre, *aux;
+    const uint32_t *argmax;
+    const double *dy;      /* gradient of the output */
+    double *dx, *dx2;      /* gradients of the sources, or NULL when not wanted */
+    int acc, acc2;         /* 1: add into dx (dx2) instead of writing it */
+    double *dw, *db;       /* gradients of the weight and bias, or NULL (not wanted, or absent) */
+    double *dz;            /* scratch: batch x the output */
+    double *tmp;           /* scratch: batch x the input, for accumulating */
+    void *scratch;         /* convolution workspace */
+    size_t scratch_bytes;
+    const double *w, *b, *rm, *rv;
+    int train;
+} bwd_args;
 
 typedef struct kind_ops {
     const char *name;
@@ -93,6 +113,9 @@ typedef struct kind_ops {
     /* Scratch for a batch: the fastest size and the smallest (NULL: none). */
     nnla_status (*scratch)(const layer *l, size_t batch, size_t *pref, size_t *min);
     nnla_status (*forward)(const layer *l, const fwd_args *a); /* NULL for alias kinds */
+    nnla_status (*backward)(const layer *l, const bwd_args *a); /* NULL for alias kinds */
+    /* Scratch of the backward pass for a batch (NULL: none beyond dz and tmp). */
+    nnla_status (*bwd_scratch)(const layer *l, size_t batch, size_t *pref, size_t *min);
 } kind_ops;
 
 static void set_tensor(tensor_info *t, int is_buffer, size_t ndim, size_t d0, size_t d1, size_t d2, size_t d3)
@@ -278,10 +301,32 @@ static nnla_status fwd_act(const layer *l, const fwd_args *a)
     return nnla_act_forward_nchw(l->act, a->batch, l->in[0], l->in[1] * l->in[2], a->x, a->y);
 }
 
+/* BatchNorm's training record in the context: [save_mean][save_invstd][running mean][running var],
+ * C doubles each; the running pair starts as the network's and is updated by the training forward,
+ * then copied into the network by nnla_net_update_stats(). */
 static nnla_status fwd_bn(const layer *l, const fwd_args *a)
 {
-    return nnla_batchnorm_forward(a->batch, l->in[0], l->in[1] * l->in[2], a->x, a->rm, a->rv, a->w, a->b,
-                                  l->eps, a->y);
+    const size_t c = l->in[0], plane = l->in[1] * l->in[2];
+    if (!a->train)
+        return nnla_batchnorm_forward(a->batch, c, plane, a->x, a->rm, a->rv, a->w, a->b, l->eps, a->y);
+    double *sm = a->aux, *si = sm + c, *rm = si + c, *rv = rm + c;
+    memcpy(rm, a->rm, c * sizeof *rm);
+    memcpy(rv, a->rv, c * sizeof *rv);
+    return nnla_batchnorm_forward_train(a->batch, c, plane, a->x, a->w, a->b, l->eps, l->momentum, rm, rv, a->y, sm,
+                                        si);
+}
+
+/* Dropout in training mode: y = x * m with m = 0 (probability p) or 1 / (1 - p), the mask kept. */
+static nnla_status fwd_dropout(const layer *l, const fwd_args *a)
+{
+    const size_t n = a->batch * shape_size(l->out);
+    const double keep = 1.0 / (1.0 - l->p);
+    for (size_t i = 0; i < n; i++) {
+        double m = nnla_rng_uniform(a->rng) < l->p ? 0.0 : keep;
+        a->aux[i] = m;
+        a->y[i] = a->x[i] * m;
+    }
+    return NNLA_OK;
 }
 
 static nnla_status fwd_add(const layer *l, const fwd_args *a)
@@ -293,16 +338,165 @@ static nnla_status fwd_add(const layer *l, const fwd_args *a)
     return NNLA_OK;
 }
 
+/* ---- backward passes */
+
+/* dst (+)= src over n doubles. */
+static void put(double *dst, const double *src, size_t n, int acc)
+{
+    if (acc) {
+        for (size_t i = 0; i < n; i++) dst[i] += src[i];
+    } else {
+        memcpy(dst, src, n * sizeof *dst);
+    }
+}
+
+/* The gradient of a fused activation's input: dz = f'(pre) dy (row-wise kinds use y), or dy. */
+static const double *act_grad(nnla_act act, size_t batch, size_t ch, size_t plane, const bwd_args *a)
+{
+    if (act.kind == NNLA_ACT_IDENTITY) return a->dy;
+    nnla__act_backward_nchw(act, batch, ch, plane, a->pre, a->y, a->dy, a->dz);
+    return a->dz;
+}
+
+static nnla_status bwd_dense(const layer *l, const bwd_args *a)
+{
+    const size_t in = shape_size(l->in), out = l->out[0], nb = a->batch;
+    const double *dz = act_grad(l->act, nb, out, 1, a);
+    if (!nnla__fits_int(nb)) return NNLA_EOVERFLOW;
+    if (a->dw != NULL) /* dW (out x in) = dz^T x */
+        nnla__dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in, (int)nb, 1.0, dz, (int)out, a->x,
+                    (int)in, 0.0, a->dw, (int)in);
+    if (a->db != NULL) {
+        for (size_t o = 0; o < out; o++) a->db[o] = 0.0;
+        for (size_t r = 0; r < nb; r++)
+            for (size_t o = 0; o < out; o++) a->db[o] += dz[r * out + o];
+    }
+    if (a->dx != NULL) /* dx (batch x in) (+)= dz W */
+        nnla__dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)in, (int)out, 1.0, dz, (int)out, a->w,
+                    (int)in, a->acc ? 1.0 : 0.0, a->dx, (int)in);
+    return NNLA_OK;
+}
+
+static nnla_status bwd_conv(const layer *l, const bwd_args *a)
+{
+    const size_t nb = a->batch;
+    const double *dz = act_grad(l->act, nb, l->out[0], l->out[1] * l->out[2], a);
+    void *ws = a->scratch_bytes ? a->scratch : NULL;
+    if (a->dw != NULL)
+        NNLA__TRY(nnla_conv2d_backward_weights(&l->conv, nb, l->in[1], l->in[2], a->x, dz, a->dw, a->db, ws,
+                                               a->scratch_bytes));
+    if (a->dx != NULL) {
+        double *t = a->acc ? a->tmp : a->dx;
+        NNLA__TRY(nnla_conv2d_backward_data(&l->conv, nb, l->in[1], l->in[2], dz, a->w, t, ws, a->scratch_bytes));
+        if (a->acc) put(a->dx, t, nb * shape_size(l->in), 1);
+    }
+    return NNLA_OK;
+}
+
+static nnla_status bwd_pool(const layer *l, const bwd_args *a)
+{
+    if (a->dx == NULL) return NNLA_OK;
+    double *t = a->acc ? a->tmp : a->dx;
+    NNLA__TRY(nnla_pool2d_backward(&l->pool, a->batch, l->in[0], l->in[1], l->in[2], a->dy,
+                                   l->pool.kind == NNLA_POOL_MAX ? a->argmax : NULL, t));
+    if (a->acc) put(a->dx, t, a->batch * shape_size(l->in), 1);
+    return NNLA_OK;
+}
+
+static nnla_status bwd_gap(const layer *l, const bwd_args *a)
+{
+    if (a->dx == NULL) return NNLA_OK;
+    double *t = a->acc ? a->tmp : a->dx;
+    NNLA__TRY(nnla_global_avgpool2d_backward(a->batch, l->in[0], l->in[1], l->in[2], a->dy, t));
+    if (a->acc) put(a->dx, t, a->batch * shape_size(l->in), 1);
+    return NNLA_OK;
+}
+
+static nnla_status bwd_act(const layer *l, const bwd_args *a)
+{
+    if (a->dx == NULL) return NNLA_OK;
+    double *t = a->acc ? a->tmp : a->dx;
+    nnla__act_backward_nchw(l->act, a->batch, l->in[0], l->in[1] * l->in[2], a->x, a->y, a->dy, t);
+    if (a->acc) put(a->dx, t, a->batch * shape_size(l->in), 1);
+    return NNLA_OK;
+}
+
+static nnla_status bwd_bn(const layer *l, const bwd_args *a)
+{
+    const size_t c = l->in[0], plane = l->in[1] * l->in[2], nb = a->batch;
+    double *t = a->dx == NULL ? NULL : a->acc ? a->tmp : a->dx;
+    if (a->train) {
+        const double *sm = a->aux, *si = sm + c;
+        NNLA__TRY(nnla_batchnorm_backward(nb, c, plane, a->x, a->dy, a->w, sm, si, t, a->dw, a->db));
+    } else {
+        /* inference form: y = (x - mean) s + beta with s = gamma / sqrt(var + eps), all constants */
+        for (size_t k = 0; k < c; k++) {
+            const double inv = 1.0 / sqrt(a->rv[k] + l->eps), sc = a->w[k] * inv, mu = a->rm[k];
+            double sg = 0.0, sb = 0.0;
+            for (size_t n = 0; n < nb; n++) {
+                const double *dy = a->dy + (n * c + k) * plane, *x = a->x + (n * c + k) * plane;
+                for (size_t q = 0; q < plane; q++) {
+                    sb += dy[q];
+                    sg += dy[q] * ((x[q] - mu) * inv);
+                }
+                if (t != NULL) {
+                    double *dx = t + (n * c + k) * plane;
+                    for (size_t q = 0; q < plane; q++) dx[q] = dy[q] * sc;
+                }
+            }
+            if (a->dw != NULL) a->dw[k] = sg;
+            if (a->db != NULL) a->db[k] = sb;
+        }
+    }
+    if (t != NULL && a->acc) put(a->dx, t, nb * shape_size(l->in), 1);
+    return NNLA_OK;
+}
+
+static nnla_status bwd_dropout(const layer *l, const bwd_args *a)
+{
+    if (a->dx == NULL) return NNLA_OK;
+    const size_t n = a->batch * shape_size(l->out);
+    for (size_t i = 0; i < n; i++) {
+        double g = a->dy[i] * a->aux[i];
+        a->dx[i] = a->acc ? a->dx[i] + g : g;
+    }
+    return NNLA_OK;
+}
+
+static nnla_status bwd_add(const layer *l, const bwd_args *a)
+{
+    const size_t n = a->batch * shape_size(l->out);
+    if (a->dx != NULL) put(a->dx, a->dy, n, a->acc);
+    if (a->dx2 != NULL) {
+        /* both summands the same node: the second contribution always adds */
+        put(a->dx2, a->dy, n, a->acc2 || a->dx2 == a->dx);
+    }
+    return NNLA_OK;
+}
+
+static nnla_status bwd_scratch_conv(const layer *l, size_t batch, size_t *pref, size_t *min)
+{
+    size_t p1, p2, m1, m2;
+    NNLA__TRY(nnla_conv2d_backward_data_workspace_size(&l->conv, batch, l->in[1], l->in[2], &p1));
+    NNLA__TRY(nnla_conv2d_backward_weights_workspace_size(&l->conv, batch, l->in[1], l->in[2], &p2));
+    NNLA__TRY(nnla_conv2d_backward_data_workspace_min(&l->conv, l->in[1], l->in[2], &m1));
+    NNLA__TRY(nnla_conv2d_backward_weights_workspace_min(&l->conv, l->in[1], l->in[2], &m2));
+    *pref = p1 > p2 ? p1 : p2;
+    *min = m1 > m2 ? m1 : m2;
+    return NNLA_OK;
+}
+
 static const kind_ops kinds[NNLA_LAYER_KIND_COUNT] = {
-    [NNLA_LAYER_DENSE] = {"dense", 1, 0, 0, infer_dense, NULL, fwd_dense},
-    [NNLA_LAYER_CONV2D] = {"conv2d", 1, 0, 0, infer_conv, scratch_conv, fwd_conv},
-    [NNLA_LAYER_POOL2D] = {"pool2d", 1, 0, 0, infer_pool, NULL, fwd_pool},
-    [NNLA_LAYER_GLOBAL_AVGPOOL] = {"global_avgpool", 1, 0, 0, infer_gap, NULL, fwd_gap},
-    [NNLA_LAYER_FLATTEN] = {"flatten", 1, 1, 0, infer_flatten, NULL, NULL},
-    [NNLA_LAYER_ACT] = {"act", 1, 0, 1, infer_act, NULL, fwd_act},
-    [NNLA_LAYER_BATCHNORM] = {"batchnorm", 1, 0, 1, infer_bn, NULL, fwd_bn},
-    [NNLA_LAYER_DROPOUT] = {"dropout", 1, 1, 0, infer_dropout, NULL, NULL},
-    [NNLA_LAYER_ADD] = {"add", 2, 0, 1, infer_add, NULL, fwd_add},
+    [NNLA_LAYER_DENSE] = {"dense", 1, 0, 0, infer_dense, NULL, fwd_dense, bwd_dense, NULL},
+    [NNLA_LAYER_CONV2D] = {"conv2d", 1, 0, 0, infer_conv, scratch_conv, fwd_conv, bwd_conv, bwd_scratch_conv},
+    [NNLA_LAYER_POOL2D] = {"pool2d", 1, 0, 0, infer_pool, NULL, fwd_pool, bwd_pool, NULL},
+    [NNLA_LAYER_GLOBAL_AVGPOOL] = {"global_avgpool", 1, 0, 0, infer_gap, NULL, fwd_gap, bwd_gap, NULL},
+    [NNLA_LAYER_FLATTEN] = {"flatten", 1, 1, 0, infer_flatten, NULL, NULL, NULL, NULL},
+    [NNLA_LAYER_ACT] = {"act", 1, 0, 1, infer_act, NULL, fwd_act, bwd_act, NULL},
+    [NNLA_LAYER_BATCHNORM] = {"batchnorm", 1, 0, 1, infer_bn, NULL, fwd_bn, bwd_bn, NULL},
+    /* dropout: the identity at inference (an alias); in training mode, fwd_dropout / bwd_dropout */
+    [NNLA_LAYER_DROPOUT] = {"dropout", 1, 1, 0, infer_dropout, NULL, fwd_dropout, bwd_dropout, NULL},
+    [NNLA_LAYER_ADD] = {"add", 2, 0, 1, infer_add, NULL, fwd_add, bwd_add, NULL},
 };
 
 /* The names in the table and in NNLA_LAYER_LIST agree (checked by the test suite through
@@ -1065,18 +1259,41 @@ struct nnla_net_ctx {
     const nnla_net *net;
     uint64_t version;
     size_t batch; /* the largest batch */
-    unsigned flags;
+    unsigned flags; /* normalized: TRAIN implies GRAD implies KEEP */
     const unsigned char *mem; /* the caller's memory, for alias checks */
     size_t mem_bytes;
-    double **out;       /* per layer: kept output (KEEP) */
-    double **pre;       /* per layer: kept pre-activation (KEEP, fused activation), else NULL */
-    uint32_t **argmax;  /* per layer: kept argmax (KEEP, max pooling), else NULL */
+    double **out;        /* per layer: kept output (KEEP) */
+    double **pre;        /* per layer: kept pre-activation (KEEP, fused activation), else NULL */
+    uint32_t **argmax;   /* per layer: kept argmax (KEEP, max pooling), else NULL */
+    double **aux;        /* per layer (TRAIN): BatchNorm's record, dropout's mask */
+    double **grad;       /* per layer (GRAD): the gradient of its output (NULL for aliases) */
+    unsigned char *gset; /* per layer (GRAD): whether grad holds a value in this backward pass */
+    size_t *root;        /* per layer: the layer whose storage its output is (itself unless an alias) */
     const double **data; /* per layer: where the last run left its output */
-    size_t *ran;        /* per layer: the batch of the last run, 0 before any */
-    double *slots;      /* the slot area (no KEEP): nslots slots of batch * slot_elems */
-    void *scratch;
+    size_t *ran;         /* per layer: the batch of the last run, 0 before any */
+    size_t full;         /* the batch of the last run over every layer from layer 0, 0 if none */
+    double *xcopy;       /* GRAD: the input of the last full run */
+    double *dz, *tmp;    /* GRAD: backward scratch (an output, an input) */
+    double *slots;       /* the slot area (no KEEP): nslots slots of batch * slot_elems */
+    nnla_rng rng;        /* TRAIN: dropout's masks */
+    void *scratch;       /* convolutions' workspace, forward and backward */
     size_t scratch_bytes;
 };
+
+#define CTX_ALL_FLAGS (NNLA_CTX_KEEP | NNLA_CTX_GRAD | NNLA_CTX_TRAIN)
+
+static unsigned normalize_flags(unsigned f)
+{
+    if (f & NNLA_CTX_TRAIN) f |= NNLA_CTX_GRAD;
+    if (f & NNLA_CTX_GRAD) f |= NNLA_CTX_KEEP;
+    return f;
+}
+
+/* Whether layer l's output is its source's storage under these flags. */
+static int is_alias(const layer *l, unsigned flags)
+{
+    return kinds[l->kind].alias && !(l->kind == NNLA_LAYER_DROPOUT && (flags & NNLA_CTX_TRAIN));
+}
 
 /* Carving a context: with `counting` set only the sizes are added up. */
 typedef struct carver {
@@ -1109,35 +1326,53 @@ static void layout(const nnla_net *net, size_t batch, unsigned flags, carver *c,
     x->out = take(c, n, sizeof *x->out);
     x->pre = take(c, n, sizeof *x->pre);
     x->argmax = take(c, n, sizeof *x->argmax);
+    x->aux = take(c, n, sizeof *x->aux);
+    x->grad = take(c, n, sizeof *x->grad);
+    x->gset = take(c, n, sizeof *x->gset);
+    x->root = take(c, n, sizeof *x->root);
     x->data = take(c, n, sizeof *x->data);
     x->ran = take(c, n, sizeof *x->ran);
-    x->slots = NULL;
-    if (flags & NNLA_CTX_KEEP) {
-        for (size_t i = 0; i < n; i++) {
-            const layer *l = &net->layers[i];
-            size_t e = batch * shape_size(l->out);
-            double *o = kinds[l->kind].alias ? NULL : take(c, e, sizeof(double));
-            double *p = (l->kind == NNLA_LAYER_DENSE || l->kind == NNLA_LAYER_CONV2D) &&
-                                l->act.kind != NNLA_ACT_IDENTITY
-                            ? take(c, e, sizeof(double))
-                            : NULL;
-            uint32_t *am = l->kind == NNLA_LAYER_POOL2D && l->pool.kind == NNLA_POOL_MAX
-                               ? take(c, e, sizeof(uint32_t))
-                               : NULL;
-            if (!c->counting && !c->failed) {
-                x->out[i] = o;
-                x->pre[i] = p;
-                x->argmax[i] = am;
-            }
+    x->slots = x->xcopy = x->dz = x->tmp = NULL;
+    const int keep = (flags & NNLA_CTX_KEEP) != 0, grad = (flags & NNLA_CTX_GRAD) != 0,
+              train = (flags & NNLA_CTX_TRAIN) != 0;
+    size_t max_in = batch * shape_size(net->in), max_dz = 0;
+    for (size_t i = 0; i < n; i++) {
+        const layer *l = &net->layers[i];
+        size_t e = batch * shape_size(l->out), ein = batch * shape_size(l->in);
+        int alias = is_alias(l, flags), fused = (l->kind == NNLA_LAYER_DENSE || l->kind == NNLA_LAYER_CONV2D) &&
+                                                    l->act.kind != NNLA_ACT_IDENTITY;
+        double *o = NULL, *p = NULL, *ax = NULL, *g = NULL;
+        uint32_t *am = NULL;
+        if (keep) {
+            o = alias ? NULL : take(c, e, sizeof(double));
+            p = fused ? take(c, e, sizeof(double)) : NULL;
+            am = l->kind == NNLA_LAYER_POOL2D && l->pool.kind == NNLA_POOL_MAX ? take(c, e, sizeof(uint32_t)) : NULL;
         }
-    } else {
+        if (train && l->kind == NNLA_LAYER_BATCHNORM) ax = take(c, 4 * l->in[0], sizeof(double));
+        if (train && l->kind == NNLA_LAYER_DROPOUT) ax = take(c, e, sizeof(double));
+        if (grad && !alias) g = take(c, e, sizeof(double));
+        if (ein > max_in) max_in = ein;
+        if (fused && e > max_dz) max_dz = e;
+        if (!c->counting && !c->failed) {
+            x->out[i] = o;
+            x->pre[i] = p;
+            x->argmax[i] = am;
+            x->aux[i] = ax;
+            x->grad[i] = g;
+            x->root[i] = alias ? (l->src[0] == NNLA_NET_INPUT ? NNLA_NET_INPUT : x->root[l->src[0]]) : i;
+        }
+    }
+    if (grad) {
+        x->xcopy = take(c, batch * shape_size(net->in), sizeof(double));
+        x->dz = take(c, max_dz, sizeof(double));
+        x->tmp = take(c, max_in, sizeof(double));
+    }
+    if (!keep) {
         size_t e;
         if (!nnla__mul(net->nslots, net->slot_elems, &e) || !nnla__mul(e, batch, &e))
             c->failed = 1;
         else
             x->slots = take(c, e, sizeof(double));
-        if (!c->counting && !c->failed)
-            for (size_t i = 0; i < n; i++) x->out[i] = x->pre[i] = NULL, x->argmax[i] = NULL;
     }
 }
 
@@ -1146,10 +1381,11 @@ static nnla_status ctx_sizes(const nnla_net *net, size_t batch, unsigned flags, 
                              size_t *min)
 {
     if (batch == 0 || net->n == 0) return NNLA_EDIM;
-    if (flags & ~NNLA_CTX_KEEP) return NNLA_EINVAL;
+    if (flags & ~CTX_ALL_FLAGS) return NNLA_EINVAL;
+    flags = normalize_flags(flags);
     size_t e;
     for (size_t i = 0; i < net->n; i++) /* every layer's batch output fits in bytes */
-        if (!nnla__mul(batch, shape_size(net->layers[i].out), &e) || !nnla__mul(e, sizeof(double), &e))
+        if (!nnla__mul(batch, shape_size(net->layers[i].out), &e) || !nnla__mul(e, 4 * sizeof(double), &e))
             return NNLA_EOVERFLOW;
     if (!nnla__mul(batch, shape_size(net->in), &e) || !nnla__mul(e, sizeof(double), &e)) return NNLA_EOVERFLOW;
     carver c;
@@ -1162,14 +1398,19 @@ static nnla_status ctx_sizes(const nnla_net *net, size_t batch, unsigned flags, 
     size_t p = 0, m = 0;
     for (size_t i = 0; i < net->n; i++) {
         const layer *l = &net->layers[i];
-        if (kinds[l->kind].scratch == NULL) continue;
         size_t lp, lm;
-        NNLA__TRY(kinds[l->kind].scratch(l, batch, &lp, &lm));
-        if (lp > p) p = lp;
-        if (lm > m) m = lm;
+        if (kinds[l->kind].scratch != NULL) {
+            NNLA__TRY(kinds[l->kind].scratch(l, batch, &lp, &lm));
+            if (lp > p) p = lp;
+            if (lm > m) m = lm;
+        }
+        if ((flags & NNLA_CTX_GRAD) && kinds[l->kind].bwd_scratch != NULL) {
+            NNLA__TRY(kinds[l->kind].bwd_scratch(l, batch, &lp, &lm));
+            if (lp > p) p = lp;
+            if (lm > m) m = lm;
+        }
+        if (l->kind == NNLA_LAYER_DENSE && !nnla__fits_int(batch)) return NNLA_EOVERFLOW;
     }
-    for (size_t i = 0; i < net->n; i++)
-        if (net->layers[i].kind == NNLA_LAYER_DENSE && !nnla__fits_int(batch)) return NNLA_EOVERFLOW;
     size_t tp = c.need, tm = c.need;
     if (!nnla__ws_piece(p, &tp) || !nnla__ws_piece(m, &tm)) return NNLA_EOVERFLOW;
     *fixed = c.need;
@@ -1195,6 +1436,7 @@ nnla_status nnla_net_ctx_init(const nnla_net *net, size_t batch, unsigned flags,
     size_t fixed, pref, min;
     NNLA__TRY(ctx_sizes(net, batch, flags, &fixed, &pref, &min));
     if (bytes < min) return NNLA_EWORKSPACE;
+    flags = normalize_flags(flags);
     carver rest;
     memset(&rest, 0, sizeof rest);
     rest.a.p = mem;
@@ -1210,18 +1452,37 @@ nnla_status nnla_net_ctx_init(const nnla_net *net, size_t batch, unsigned flags,
     x.flags = flags;
     x.mem = mem;
     x.mem_bytes = bytes;
+    (void)nnla_rng_seed(&x.rng, 0);
     /* the scratch: everything left, aligned */
     nnla__arena s = rest.a;
     size_t pad = (size_t)((NNLA__ALIGN - ((uintptr_t)s.p % NNLA__ALIGN)) % NNLA__ALIGN);
     x.scratch = s.left > pad ? s.p + pad : NULL;
     x.scratch_bytes = s.left > pad ? s.left - pad : 0;
-    for (size_t i = 0; i < net->n; i++) x.ran[i] = 0, x.data[i] = NULL;
+    for (size_t i = 0; i < net->n; i++) x.ran[i] = 0, x.data[i] = NULL, x.gset[i] = 0;
     *h = x;
     *ctx = h;
     return NNLA_OK;
 }
 
+nnla_status nnla_net_ctx_seed(nnla_net_ctx *ctx, uint64_t seed)
+{
+    if (ctx == NULL) return NNLA_ENULL;
+    return nnla_rng_seed(&ctx->rng, seed);
+}
+
 /* ------------------------------------------------------------------ running */
+
+/* The tensors of layer l, by kind (NULL when absent). */
+static void layer_tensors(const nnla_net *net, const layer *l, const double **w, const double **b,
+                          const double **rm, const double **rv)
+{
+    const double *p[NPARAM];
+    for (int k = 0; k < NPARAM; k++) p[k] = l->t[k].present ? tensor_data(net, &l->t[k]) : NULL;
+    *w = p[NNLA_PARAM_WEIGHT];
+    *b = p[NNLA_PARAM_BIAS];
+    *rm = p[NNLA_PARAM_RUNNING_MEAN];
+    *rv = p[NNLA_PARAM_RUNNING_VAR];
+}
 
 /* Where node s's output is during a run of [first, ...]: x for layer first's source. */
 static const double *node_data(const nnla_net_ctx *c, size_t s, size_t first_src, const double *x)
@@ -1234,7 +1495,7 @@ static const double *node_data(const nnla_net_ctx *c, size_t s, size_t first_src
 static nnla_status run(const nnla_net *net, nnla_net_ctx *c, size_t batch, size_t first, size_t last,
                        const double *x, double *y)
 {
-    const int keep = (c->flags & NNLA_CTX_KEEP) != 0;
+    const int keep = (c->flags & NNLA_CTX_KEEP) != 0, train = (c->flags & NNLA_CTX_TRAIN) != 0;
     const size_t first_src = net->layers[first].src[0];
     const size_t slot_stride = c->batch * net->slot_elems;
     /* sources outside the range: allowed only from an earlier kept run of the same batch */
@@ -1249,11 +1510,16 @@ static nnla_status run(const nnla_net *net, nnla_net_ctx *c, size_t batch, size_
             }
         }
     }
+    if (c->xcopy != NULL && first == 0) { /* GRAD: the backward pass reads the input again */
+        nnla__copy(c->xcopy, x, batch * shape_size(net->in));
+        x = c->xcopy;
+    }
+    c->full = 0;
     for (size_t i = first; i <= last; i++) {
         const layer *l = &net->layers[i];
         const kind_ops *ops = &kinds[l->kind];
         const double *in0 = i == first ? x : node_data(c, l->src[0], first_src, x);
-        if (ops->alias) {
+        if (is_alias(l, c->flags)) {
             c->data[i] = in0;
             c->ran[i] = batch;
             continue;
@@ -1276,19 +1542,16 @@ static nnla_status run(const nnla_net *net, nnla_net_ctx *c, size_t batch, size_
         }
         a.scratch = c->scratch;
         a.scratch_bytes = c->scratch_bytes;
-        for (int k = 0; k < NPARAM; k++) {
-            const tensor_info *t = &l->t[k];
-            const double *p = t->present ? tensor_data(net, t) : NULL;
-            if (k == NNLA_PARAM_WEIGHT) a.w = p;
-            if (k == NNLA_PARAM_BIAS) a.b = p;
-            if (k == NNLA_PARAM_RUNNING_MEAN) a.rm = p;
-            if (k == NNLA_PARAM_RUNNING_VAR) a.rv = p;
-        }
+        layer_tensors(net, l, &a.w, &a.b, &a.rm, &a.rv);
+        a.train = train;
+        a.aux = c->aux[i];
+        a.rng = &c->rng;
         if (a.x == NULL || (ops->nsrc == 2 && a.x2 == NULL)) return NNLA_EINTERNAL;
         NNLA__TRY(ops->forward(l, &a));
         c->data[i] = a.y;
         c->ran[i] = batch;
     }
+    if (first == 0 && last == net->n - 1) c->full = batch;
     const double *res = c->data[last];
     if (y != NULL && res != y) nnla__copy(y, res, batch * shape_size(net->layers[last].out));
     return NNLA_OK;
@@ -1309,7 +1572,11 @@ nnla_status nnla_net_run(const nnla_net *net, nnla_net_ctx *ctx, size_t batch, s
     if (y != NULL && (nnla__overlap(y, yb, x, xb) || nnla__overlap(y, yb, ctx->mem, ctx->mem_bytes)))
         return NNLA_EALIAS;
     if (nnla__overlap(x, xb, ctx->mem, ctx->mem_bytes)) return NNLA_EALIAS;
-    return run(net, ctx, batch, first, last, x, y);
+    int share = nnla__share_begin();
+    (void)share;
+    nnla_status st = run(net, ctx, batch, first, last, x, y);
+    nnla__share_end();
+    return st;
 }
 
 nnla_status nnla_net_workspace_size(const nnla_net *net, size_t batch, size_t *bytes)
@@ -1329,7 +1596,129 @@ nnla_status nnla_net_forward(const nnla_net *net, size_t batch, const double *x,
         return NNLA_EALIAS;
     nnla_net_ctx *ctx;
     NNLA__TRY(nnla_net_ctx_init(net, batch, 0, work, work_size, &ctx));
-    return run(net, ctx, batch, 0, net->n - 1, x, y);
+    (void)nnla__share_begin();
+    nnla_status st = run(net, ctx, batch, 0, net->n - 1, x, y);
+    nnla__share_end();
+    return st;
+}
+
+/* ------------------------------------------------------------------ backward */
+
+/* Zero layer l's slices of the gradient block (a layer no gradient reaches). */
+static void zero_param_grads(const layer *l, double *grad)
+{
+    for (int k = 0; k < NPARAM; k++) {
+        const tensor_info *t = &l->t[k];
+        if (t->present && !t->is_buffer) memset(grad + t->off, 0, t->size * sizeof *grad);
+    }
+}
+
+static nnla_status backward(const nnla_net *net, nnla_net_ctx *c, size_t batch, const double *dy, double *grad,
+                            double *dx)
+{
+    const size_t n = net->n;
+    for (size_t i = 0; i < n; i++) c->gset[i] = 0;
+    int dx_set = 0;
+    /* the output's gradient */
+    size_t r = c->root[n - 1], ny = batch * shape_size(net->layers[n - 1].out);
+    if (r == NNLA_NET_INPUT) {
+        if (dx != NULL) memcpy(dx, dy, ny * sizeof *dx), dx_set = 1;
+    } else {
+        memcpy(c->grad[r], dy, ny * sizeof *dy);
+        c->gset[r] = 1;
+    }
+    for (size_t ii = n; ii-- > 0;) {
+        const layer *l = &net->layers[ii];
+        const kind_ops *ops = &kinds[l->kind];
+        if (is_alias(l, c->flags)) continue;
+        if (!c->gset[ii]) { /* nothing downstream reads this layer: its parameters get 0 */
+            if (grad != NULL) zero_param_grads(l, grad);
+            continue;
+        }
+        bwd_args a;
+        memset(&a, 0, sizeof a);
+        a.batch = batch;
+        a.x = l->src[0] == NNLA_NET_INPUT ? c->xcopy : c->data[l->src[0]];
+        if (ops->nsrc == 2) a.x2 = l->src[1] == NNLA_NET_INPUT ? c->xcopy : c->data[l->src[1]];
+        a.y = c->data[ii];
+        a.pre = c->pre[ii];
+        a.aux = c->aux[ii];
+        a.argmax = c->argmax[ii];
+        a.dy = c->grad[ii];
+        for (int k = 0; k < ops->nsrc; k++) {
+            size_t s = l->src[k], rs = s == NNLA_NET_INPUT ? NNLA_NET_INPUT : c->root[s];
+            double *t;
+            int acc;
+            if (rs == NNLA_NET_INPUT) {
+                t = dx;
+                acc = dx_set;
+                if (dx != NULL) dx_set = 1;
+            } else {
+                t = c->grad[rs];
+                acc = c->gset[rs];
+                c->gset[rs] = 1;
+            }
+            if (k == 0) {
+                a.dx = t;
+                a.acc = acc;
+            } else {
+                a.dx2 = t;
+                a.acc2 = acc;
+            }
+        }
+        const tensor_info *tw = &l->t[NNLA_PARAM_WEIGHT], *tb = &l->t[NNLA_PARAM_BIAS];
+        if (grad != NULL) {
+            a.dw = tw->present ? grad + tw->off : NULL;
+            a.db = tb->present ? grad + tb->off : NULL;
+        }
+        a.dz = c->dz;
+        a.tmp = c->tmp;
+        a.scratch = c->scratch;
+        a.scratch_bytes = c->scratch_bytes;
+        layer_tensors(net, l, &a.w, &a.b, &a.rm, &a.rv);
+        a.train = (c->flags & NNLA_CTX_TRAIN) != 0;
+        NNLA__TRY(ops->backward(l, &a));
+    }
+    if (dx != NULL && !dx_set) memset(dx, 0, batch * shape_size(net->in) * sizeof *dx); /* the input unread */
+    return NNLA_OK;
+}
+
+nnla_status nnla_net_backward(const nnla_net *net, nnla_net_ctx *ctx, size_t batch, const double *dy, double *grad,
+                              double *dx)
+{
+    if (net == NULL || ctx == NULL || dy == NULL) return NNLA_ENULL;
+    if (ctx->net != net || ctx->version != net->version) return NNLA_ESTALE;
+    if (!(ctx->flags & NNLA_CTX_GRAD)) return NNLA_EINVAL;
+    if (batch == 0 || batch > ctx->batch) return NNLA_EDIM;
+    if (ctx->full != batch) return NNLA_EINVAL; /* run the whole network on this batch first */
+    size_t nyb = batch * shape_size(net->layers[net->n - 1].out) * sizeof(double);
+    size_t gb = net->nparams * sizeof(double), xb = batch * shape_size(net->in) * sizeof(double);
+    if (grad != NULL && (nnla__overlap(grad, gb, ctx->mem, ctx->mem_bytes) || nnla__overlap(grad, gb, dy, nyb) ||
+                         nnla__overlap(grad, gb, net->params, gb)))
+        return NNLA_EALIAS;
+    if (dx != NULL && (nnla__overlap(dx, xb, ctx->mem, ctx->mem_bytes) || nnla__overlap(dx, xb, dy, nyb) ||
+                       (grad != NULL && nnla__overlap(dx, xb, grad, gb))))
+        return NNLA_EALIAS;
+    (void)nnla__share_begin();
+    nnla_status st = backward(net, ctx, batch, dy, grad, dx);
+    nnla__share_end();
+    return st;
+}
+
+nnla_status nnla_net_update_stats(nnla_net *net, const nnla_net_ctx *ctx)
+{
+    if (net == NULL || ctx == NULL) return NNLA_ENULL;
+    if (ctx->net != net || ctx->version != net->version) return NNLA_ESTALE;
+    if (!(ctx->flags & NNLA_CTX_TRAIN) || ctx->full == 0) return NNLA_EINVAL;
+    for (size_t i = 0; i < net->n; i++) {
+        const layer *l = &net->layers[i];
+        if (l->kind != NNLA_LAYER_BATCHNORM) continue;
+        const size_t c = l->in[0];
+        const double *rec = ctx->aux[i];
+        memcpy(net->bufs + l->t[NNLA_PARAM_RUNNING_MEAN].off, rec + 2 * c, c * sizeof(double));
+        memcpy(net->bufs + l->t[NNLA_PARAM_RUNNING_VAR].off, rec + 3 * c, c * sizeof(double));
+    }
+    return NNLA_OK;
 }
 
 nnla_status nnla_net_ctx_tensor(const nnla_net *net, const nnla_net_ctx *ctx, size_t i, nnla_ctx_slot which,

@@ -1057,6 +1057,194 @@ static void test_ranges_and_branches(void **state)
     assert_null(nnla_layer_kind_name((nnla_layer_kind)NNLA_LAYER_KIND_COUNT));
 }
 
+/* ------------------------------------------------------------------ backward */
+
+/* L = <dy, f(x)> through a context of the given flags (the same dropout masks every time). */
+static double loss_of(nnla_net *net, unsigned flags, size_t batch, const double *x, const double *dy, double *y,
+                      size_t ny)
+{
+    size_t bytes;
+    assert_status(nnla_net_ctx_size(net, batch, flags, &bytes, NULL), NNLA_OK);
+    void *mem = malloc(bytes);
+    nnla_net_ctx *ctx;
+    assert_status(nnla_net_ctx_init(net, batch, flags, mem, bytes, &ctx), NNLA_OK);
+    assert_status(nnla_net_ctx_seed(ctx, 77), NNLA_OK);
+    assert_status(nnla_net_run(net, ctx, batch, 0, nnla_net_num_layers(net) - 1, x, y), NNLA_OK);
+    long double l = 0;
+    for (size_t i = 0; i < ny; i++) l += (long double)dy[i] * y[i];
+    free(mem);
+    return (double)l;
+}
+
+/*
+ * The gradients of a network against central differences of L = <dy, f(x)>: along random
+ * directions in parameter space and in input space, and coordinate by coordinate for some
+ * parameters, in inference (GRAD) and training (TRAIN) form. Relative errors below 1e-6.
+ */
+static void check_gradients(nnla_net *net, size_t batch, unsigned flags, nnla_test_rng *r)
+{
+    size_t in[3], out[3];
+    assert_status(nnla_net_input_shape(net, in), NNLA_OK);
+    assert_status(nnla_net_output_shape(net, out), NNLA_OK);
+    size_t nx = batch * in[0] * in[1] * in[2], ny = batch * out[0] * out[1] * out[2];
+    double *params, *x = rnd(r, nx, 1.0), *dy = rnd(r, ny, 1.0), *y = malloc(ny * sizeof *y);
+    size_t np;
+    assert_status(nnla_net_params(net, &params, &np), NNLA_OK);
+    double *grad = malloc((np + 1) * sizeof *grad), *dx = malloc(nx * sizeof *dx), *v = malloc((np + nx + 1) * sizeof *v);
+    size_t bytes;
+    assert_status(nnla_net_ctx_size(net, batch, flags, &bytes, NULL), NNLA_OK);
+    void *mem = malloc(bytes);
+    nnla_net_ctx *ctx;
+    assert_status(nnla_net_ctx_init(net, batch, flags, mem, bytes, &ctx), NNLA_OK);
+    assert_status(nnla_net_ctx_seed(ctx, 77), NNLA_OK);
+    assert_status(nnla_net_backward(net, ctx, batch, dy, grad, dx), NNLA_EINVAL); /* no forward yet */
+    assert_status(nnla_net_run(net, ctx, batch, 0, nnla_net_num_layers(net) - 1, x, y), NNLA_OK);
+    for (size_t i = 0; i < np; i++) grad[i] = NAN;
+    assert_status(nnla_net_backward(net, ctx, batch, dy, grad, dx), NNLA_OK);
+    const double h = 1e-6;
+    for (int trial = 0; trial < 3; trial++) {
+        /* parameters: a random direction */
+        nnla_test_fill(r, v, np, -1, 1);
+        double *p0 = malloc((np + 1) * sizeof *p0);
+        memcpy(p0, params, np * sizeof *p0);
+        for (size_t i = 0; i < np; i++) params[i] = p0[i] + h * v[i];
+        double lp = loss_of(net, flags, batch, x, dy, y, ny);
+        for (size_t i = 0; i < np; i++) params[i] = p0[i] - h * v[i];
+        double lm = loss_of(net, flags, batch, x, dy, y, ny);
+        memcpy(params, p0, np * sizeof *p0);
+        free(p0);
+        double fd = (lp - lm) / (2 * h), an = 0, scale = 0;
+        for (size_t i = 0; i < np; i++) an += grad[i] * v[i], scale += fabs(grad[i] * v[i]);
+        if (fabs(fd - an) > 1e-6 * (scale + 1e-3)) print_error("params: fd %.12g analytic %.12g\n", fd, an);
+        assert_true(fabs(fd - an) <= 1e-6 * (scale + 1e-3));
+        /* the input: a random direction */
+        nnla_test_fill(r, v, nx, -1, 1);
+        double *xp = malloc(nx * sizeof *xp);
+        for (size_t i = 0; i < nx; i++) xp[i] = x[i] + h * v[i];
+        lp = loss_of(net, flags, batch, xp, dy, y, ny);
+        for (size_t i = 0; i < nx; i++) xp[i] = x[i] - h * v[i];
+        lm = loss_of(net, flags, batch, xp, dy, y, ny);
+        free(xp);
+        fd = (lp - lm) / (2 * h), an = 0, scale = 0;
+        for (size_t i = 0; i < nx; i++) an += dx[i] * v[i], scale += fabs(dx[i] * v[i]);
+        if (fabs(fd - an) > 1e-6 * (scale + 1e-3)) print_error("input: fd %.12g analytic %.12g\n", fd, an);
+        assert_true(fabs(fd - an) <= 1e-6 * (scale + 1e-3));
+    }
+    /* coordinate by coordinate: the first parameters of every layer that has some */
+    for (size_t li = 0; li < nnla_net_num_layers(net); li++)
+        for (int k = 0; k < 2; k++) {
+            nnla_tensor t;
+            if (nnla_net_param(net, li, (nnla_param_kind)k, &t) != NNLA_OK) continue;
+            for (size_t j = 0; j < t.size && j < 3; j++) {
+                size_t i = t.offset + (j * 7919) % t.size;
+                double p0 = params[i];
+                params[i] = p0 + h;
+                double lp = loss_of(net, flags, batch, x, dy, y, ny);
+                params[i] = p0 - h;
+                double lm = loss_of(net, flags, batch, x, dy, y, ny);
+                params[i] = p0;
+                double fd = (lp - lm) / (2 * h);
+                /* relative 1e-6, or the differences' own rounding (eps |L| / h ~ 1e-10 |L|) for small ones */
+                if (fabs(fd - grad[i]) > 1e-6 * fabs(fd) + 1e-8)
+                    print_error("layer %zu tensor %d entry %zu: fd %.12g analytic %.12g\n", li, k, i, fd, grad[i]);
+                assert_true(fabs(fd - grad[i]) <= 1e-6 * fabs(fd) + 1e-8);
+            }
+        }
+    free(x), free(dy), free(y), free(grad), free(dx), free(v), free(mem);
+}
+
+static void test_backward_finite_differences(void **state)
+{
+    (void)state;
+    nnla_test_rng r = {30};
+    nnla_act id = nnla_act_default(NNLA_ACT_IDENTITY);
+    /* an MLP: every activation, BatchNorm1d, dropout */
+    nnla_net *net = NULL;
+    assert_status(nnla_net_create(6, 1, 1, &net), NNLA_OK);
+    const nnla_act_kind acts[] = {NNLA_ACT_RELU,    NNLA_ACT_SIGMOID, NNLA_ACT_TANH, NNLA_ACT_LEAKY_RELU,
+                                  NNLA_ACT_ELU,     NNLA_ACT_GELU,    NNLA_ACT_SILU, NNLA_ACT_SOFTPLUS,
+                                  NNLA_ACT_SOFTMAX, NNLA_ACT_IDENTITY};
+    double *ws[12];
+    int nw = 0;
+    for (size_t k = 0; k < sizeof acts / sizeof acts[0]; k++) {
+        ws[nw] = rnd(&r, 6 * 6, 0.8);
+        double *b = rnd(&r, 6, 0.3);
+        assert_status(nnla_net_add_dense(net, V(ws[nw], 6, 6), k % 3 ? b : NULL, nnla_act_default(acts[k])), NNLA_OK);
+        free(b);
+        nw++;
+        if (k == 2) assert_status(nnla_net_add_batchnorm(net, 6, NULL, NULL, NULL, NULL, 1e-5), NNLA_OK);
+        if (k == 5) assert_status(nnla_net_add_dropout(net, 0.25), NNLA_OK);
+    }
+    assert_status(nnla_net_add_act(net, nnla_act_default(NNLA_ACT_LOG_SOFTMAX)), NNLA_OK);
+    check_gradients(net, 5, NNLA_CTX_GRAD, &r);
+    check_gradients(net, 5, NNLA_CTX_TRAIN, &r);
+    nnla_net_free(net);
+    for (int i = 0; i < nw; i++) free(ws[i]);
+
+    /* a CNN: asymmetric padding, stride, groups, max and average pooling, BatchNorm2d, softmax over
+     * channels, a residual add, global average pooling */
+    nnla_conv2d_desc c1 = conv_desc(2, 4, 3, 0), c2 = conv_desc(4, 4, 1, 0), c3 = conv_desc(4, 4, 3, 1);
+    c1.stride_w = 2;
+    c1.pad_top = 1, c1.pad_left = 2, c1.pad_bottom = 0, c1.pad_right = 1;
+    c2.groups = 2;
+    nnla_pool2d_desc mp = nnla_pool2d_desc_make(NNLA_POOL_MAX, 2, 2), ap = nnla_pool2d_desc_make(NNLA_POOL_AVG, 2, 2);
+    mp.stride_h = mp.stride_w = 1;
+    ap.ceil_mode = 1;
+    ap.count_include_pad = 0;
+    ap.pad_top = ap.pad_left = 1;
+    double *w1 = rnd(&r, 4 * 2 * 9, 0.5), *b1 = rnd(&r, 4, 0.2), *w2 = rnd(&r, 4 * 2, 0.5), *w3 = rnd(&r, 4 * 4 * 9, 0.3);
+    double *wd = rnd(&r, 3 * 4, 0.5), *bd = rnd(&r, 3, 0.1);
+    assert_status(nnla_net_create(2, 7, 9, &net), NNLA_OK);
+    assert_status(nnla_net_add_conv2d(net, &c1, w1, b1, nnla_act_default(NNLA_ACT_LEAKY_RELU)), NNLA_OK); /* 0 */
+    assert_status(nnla_net_add_pool2d(net, &mp), NNLA_OK);                                                /* 1 */
+    assert_status(nnla_net_add_batchnorm(net, 4, NULL, NULL, NULL, NULL, 1e-5), NNLA_OK);                /* 2 */
+    assert_status(nnla_net_add_conv2d(net, &c2, w2, NULL, nnla_act_default(NNLA_ACT_TANH)), NNLA_OK);     /* 3 */
+    assert_status(nnla_net_add_conv2d(net, &c3, w3, NULL, id), NNLA_OK);                                  /* 4 */
+    assert_status(nnla_net_add_residual(net, 2), NNLA_OK);                                                /* 5 */
+    assert_status(nnla_net_add_act(net, nnla_act_default(NNLA_ACT_SOFTMAX)), NNLA_OK);                    /* 6 */
+    assert_status(nnla_net_add_pool2d(net, &ap), NNLA_OK);                                                /* 7 */
+    nnla_layer_spec both = nnla_layer_add(7, 7);
+    assert_status(nnla_net_append(net, &both), NNLA_OK);                                                  /* 8: 2 x */
+    assert_status(nnla_net_add_global_avgpool(net), NNLA_OK);                                             /* 9 */
+    assert_status(nnla_net_add_flatten(net), NNLA_OK);
+    assert_status(nnla_net_add_dense(net, V(wd, 3, 4), bd, id), NNLA_OK);
+    check_gradients(net, 3, NNLA_CTX_GRAD, &r);
+    check_gradients(net, 3, NNLA_CTX_TRAIN, &r);
+    /* the backward pass's errors leave its outputs untouched */
+    size_t bytes, np = nnla_net_num_params(net);
+    double x[3 * 126], dy[9], g[400], g0[400], dx[3 * 126];
+    assert_true(np <= 400);
+    nnla_test_fill(&r, x, 3 * 126, -1, 1);
+    nnla_test_fill(&r, dy, 9, -1, 1);
+    for (size_t i = 0; i < 400; i++) g[i] = g0[i] = (double)i;
+    assert_status(nnla_net_ctx_size(net, 3, NNLA_CTX_KEEP, &bytes, NULL), NNLA_OK);
+    void *mem = malloc(bytes);
+    nnla_net_ctx *ctx;
+    assert_status(nnla_net_ctx_init(net, 3, NNLA_CTX_KEEP, mem, bytes, &ctx), NNLA_OK);
+    assert_status(nnla_net_run(net, ctx, 3, 0, nnla_net_num_layers(net) - 1, x, NULL), NNLA_OK);
+    assert_status(nnla_net_backward(net, ctx, 3, dy, g, dx), NNLA_EINVAL); /* KEEP has no room for gradients */
+    free(mem);
+    assert_status(nnla_net_ctx_size(net, 3, NNLA_CTX_GRAD, &bytes, NULL), NNLA_OK);
+    mem = malloc(bytes);
+    assert_status(nnla_net_ctx_init(net, 3, NNLA_CTX_GRAD, mem, bytes, &ctx), NNLA_OK);
+    assert_status(nnla_net_run(net, ctx, 3, 0, nnla_net_num_layers(net) - 1, x, NULL), NNLA_OK);
+    assert_status(nnla_net_backward(net, ctx, 2, dy, g, dx), NNLA_EINVAL);   /* another batch */
+    assert_status(nnla_net_backward(net, ctx, 4, dy, g, dx), NNLA_EDIM);     /* above the context's */
+    assert_status(nnla_net_backward(net, ctx, 3, NULL, g, dx), NNLA_ENULL);
+    assert_status(nnla_net_backward(net, ctx, 3, dy, (double *)mem + 8, dx), NNLA_EALIAS);
+    assert_status(nnla_net_backward(net, ctx, 3, dy, g, g + 1), NNLA_EALIAS);
+    assert_memory_equal(g, g0, sizeof g);
+    assert_status(nnla_net_update_stats(net, ctx), NNLA_EINVAL); /* not a training context */
+    assert_status(nnla_net_backward(net, ctx, 3, dy, NULL, NULL), NNLA_OK); /* nothing wanted: fine */
+    assert_status(nnla_net_run(net, ctx, 3, 0, 4, x, NULL), NNLA_OK);
+    assert_status(nnla_net_backward(net, ctx, 3, dy, g, dx), NNLA_EINVAL); /* the last run was partial */
+    assert_status(nnla_net_add_act(net, id), NNLA_OK);
+    assert_status(nnla_net_backward(net, ctx, 3, dy, g, dx), NNLA_ESTALE);
+    free(mem);
+    nnla_net_free(net);
+    free(w1), free(b1), free(w2), free(w3), free(wd), free(bd);
+}
+
 /* ------------------------------------------------------------------ threads */
 
 typedef struct thread_job {
@@ -1144,6 +1332,7 @@ int main(void)
         cmocka_unit_test(test_residual_and_batchnorm),
         cmocka_unit_test(test_context_keeps),
         cmocka_unit_test(test_ranges_and_branches),
+        cmocka_unit_test(test_backward_finite_differences),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,9 +7,14 @@
  * the BLAS. Inputs are not scanned for NaN/Inf: they propagate as IEEE arithmetic
  * says, as in any BLAS.
  *
- * Threads: Debian's OpenBLAS (pthread build) runs one GEMM on several threads;
- * its thread count is one process-wide setting (OPENBLAS_NUM_THREADS, or
- * nnla_blas_set_num_threads()). libnnla never changes it by itself.
+ * Threads: one model for the whole library (docs/guide.md, "Threads"). libnnla
+ * prefers Debian's OpenMP build of OpenBLAS and uses OpenMP threads of its own: a
+ * convolution or a network's pass splits its batch over the threads, each running
+ * a one-thread GEMM. The one knob is the OpenMP thread count (OMP_NUM_THREADS, or
+ * nnla_blas_set_num_threads(), which sets it for the calling thread and OpenBLAS);
+ * threads calling libnnla at once share it, and libnnla never raises it. With
+ * the pthread build loaded instead, libnnla's own loops run on the calling thread
+ * and each GEMM on OpenBLAS's threads (OPENBLAS_NUM_THREADS).
  *
  * Any number of threads may call libnnla at once. OpenBLAS 0.3.21 cannot take
  * more than about its MAX_THREADS callers at a time (past its table of buffers it
@@ -85,6 +90,23 @@ NNLA_API const char *nnla_blas_config(void);
  * @return a static string owned by OpenBLAS; never NULL.
  */
 NNLA_API const char *nnla_blas_corename(void);
+
+/**
+ * @brief Which OpenBLAS is loaded: openblas_get_parallel(), 0 for a single-threaded build, 1 for
+ *        the pthread build, 2 for the OpenMP build (the one libnnla prefers: see docs/guide.md,
+ *        "Threads"). Which one a process runs is decided when it loads, not when libnnla is built.
+ */
+NNLA_API int nnla_blas_parallel(void);
+
+/**
+ * @brief The number of threads one call of libnnla from this thread may use now: with OpenBLAS's
+ *        OpenMP build, omp_get_max_threads() of the calling thread (OMP_NUM_THREADS, or
+ *        nnla_blas_set_num_threads()); 1 inside an OpenMP parallel region or with another
+ *        OpenBLAS (libnnla's own loops then run on the calling thread, GEMMs on OpenBLAS's threads).
+ *        Several threads calling at once share them: each call gets this number divided by the
+ *        number of callers.
+ */
+NNLA_API int nnla_num_threads(void);
 
 /** @brief The number of threads OpenBLAS uses for one call (process-wide). */
 NNLA_API int nnla_blas_num_threads(void);

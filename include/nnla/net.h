@@ -445,12 +445,21 @@ typedef struct nnla_net_ctx nnla_net_ctx;
 
 /** Context flag: keep every layer's output, pre-activations and max-pooling argmax. */
 #define NNLA_CTX_KEEP 1u
+/** Context flag: also room for nnla_net_backward() (implies ::NNLA_CTX_KEEP): gradients in the
+ *  inference form (BatchNorm on its running statistics, dropout the identity), e.g. the gradient
+ *  with respect to the input for adversarial examples. */
+#define NNLA_CTX_GRAD 2u
+/** Context flag: training mode (implies ::NNLA_CTX_GRAD): BatchNorm normalizes with each batch's
+ *  statistics (and records the running averages nnla_net_update_stats() stores), dropout drops
+ *  entries with the context's generator (nnla_net_ctx_seed()), as PyTorch's model.train(). */
+#define NNLA_CTX_TRAIN 4u
 
 /**
  * @brief The size of a context for batches of up to `batch` samples.
  * @param net       the network.
  * @param batch     the largest batch the context will run, >= 1.
- * @param flags     0 (inference: buffers reused as soon as they are dead) or ::NNLA_CTX_KEEP.
+ * @param flags     0 (inference: buffers reused as soon as they are dead), ::NNLA_CTX_KEEP,
+ *                  ::NNLA_CTX_GRAD or ::NNLA_CTX_TRAIN (each implies the ones before it).
  * @param bytes     receives the size for the fastest run (untiled convolutions).
  * @param min_bytes receives the smallest size nnla_net_ctx_init() accepts (may be NULL).
  * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EDIM (batch 0 or no layers); ::NNLA_EINVAL (unknown
@@ -490,6 +499,50 @@ NNLA_API nnla_status nnla_net_ctx_init(const nnla_net *net, size_t batch, unsign
  */
 NNLA_API nnla_status nnla_net_run(const nnla_net *net, nnla_net_ctx *ctx, size_t batch, size_t first,
                                   size_t last, const double *x, double *y);
+
+/**
+ * @brief Seed a context's generator (dropout's masks in training mode). A new context is seeded
+ *        with 0; the same seed and the same calls give the same masks.
+ * @return ::NNLA_OK; ::NNLA_ENULL.
+ */
+NNLA_API nnla_status nnla_net_ctx_seed(nnla_net_ctx *ctx, uint64_t seed);
+
+/**
+ * @brief The backward pass: from dy, the gradient of a loss with respect to the network's output,
+ *        the gradient with respect to every parameter and to the input.
+ *
+ * Runs after nnla_net_run() over every layer (0 .. n-1) on the same batch with a context made with
+ * ::NNLA_CTX_GRAD or ::NNLA_CTX_TRAIN (the run keeps what this pass reads, its input included).
+ * Allocates nothing. Gradients of every layer kind: dense and convolution (weight, bias, input;
+ * their fused activation), pooling through the kept argmax, global average pooling, activations
+ * (softmax over the channel axis), BatchNorm (training form with batch statistics, or the inference
+ * form), dropout (through its mask in training mode), residual add (a layer read by several layers
+ * gets the sum of their gradients).
+ * @param net   the network (only read).
+ * @param ctx   the context of the forward pass.
+ * @param batch the batch of that pass.
+ * @param dy    gradient of the output, batch x output shape.
+ * @param grad  receives the gradient of every parameter, nnla_net_num_params() doubles in the layout
+ *              of the parameter block (nnla_net_param()'s offsets); overwritten; NULL when not
+ *              wanted (e.g. for input gradients only). Layers no gradient reaches get 0.
+ * @param dx    receives the gradient with respect to the input (batch x input shape), or NULL.
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_ESTALE; ::NNLA_EINVAL (a context without ::NNLA_CTX_GRAD,
+ *         or no forward pass over every layer on this batch since); ::NNLA_EDIM; ::NNLA_EALIAS
+ *         (grad or dx overlapping the context, dy, each other or the parameters); ::NNLA_EOVERFLOW.
+ */
+NNLA_API nnla_status nnla_net_backward(const nnla_net *net, nnla_net_ctx *ctx, size_t batch, const double *dy,
+                                       double *grad, double *dx);
+
+/**
+ * @brief After a training-mode forward pass (::NNLA_CTX_TRAIN), store BatchNorm's updated running
+ *        statistics into the network, as PyTorch's training forward does: running = (1 - momentum)
+ *        running + momentum batch statistic, the variance unbiased. The forward pass itself only
+ *        reads the network (so it is thread-safe); this call writes the buffer block (not a
+ *        structural edit).
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_ESTALE; ::NNLA_EINVAL (not a training context, or no full
+ *         forward pass yet).
+ */
+NNLA_API nnla_status nnla_net_update_stats(nnla_net *net, const nnla_net_ctx *ctx);
 
 /** What a context keeps of a layer. */
 typedef enum nnla_ctx_slot {

@@ -16,6 +16,19 @@
  * It prints the largest error and exits 0 when every output is within atol + rtol |y|, for the
  * plain forward pass, a KEEP context (the same bits), and the pass after folding BatchNorms and
  * fusing activations (within the tolerance).
+ *
+ * When DIR/dy.npy exists it also runs the backward pass (a GRAD context: inference form) and writes
+ * DIR/grad.npy (the parameter block's gradient) and DIR/dx.npy; with a second argument `train`, the
+ * training form too (a TRAIN context: BatchNorm on batch statistics): DIR/y_train.npy,
+ * DIR/grad_train.npy, DIR/dx_train.npy and DIR/buffers_train.npy (the running statistics after
+ * nnla_net_update_stats). The Python side compares them with PyTorch's autograd.
+ *
+ * With the second argument `steps`, it trains instead: DIR/train.txt gives the optimizer
+ * (`optim sgd|adam|adamw lr=R momentum=M dampening=D nesterov=0|1 wd=W beta1=B1 beta2=B2 eps=E`),
+ * `steps S`, and the data are DIR/xs.npy (S batches of the recipe's batch, one after the other) and
+ * DIR/labels.npy (their class indices, as doubles); the trainer runs S cross-entropy steps in order
+ * (no shuffling), and DIR/params_steps.npy and DIR/buffers_steps.npy receive the parameters and
+ * running statistics after them, for the comparison with torch.optim.
  */
 #include <math.h>
 #include <stdio.h>
@@ -116,10 +129,79 @@ static double maxerr(const double *a, const double *b, size_t n, double rtol, do
     return worst;
 }
 
+/* The `steps` mode: train.txt, xs.npy, labels.npy -> params_steps.npy, buffers_steps.npy. */
+static int train_steps(nnla_net *net)
+{
+    char path[4200], line[1024];
+    snprintf(path, sizeof path, "%s/train.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return fail("train.txt", NNLA_EIO);
+    nnla_train_config cfg = nnla_train_config_default();
+    size_t steps = 0;
+    double lr = 0.01;
+    while (fgets(line, sizeof line, f)) {
+        char *w[32];
+        int n = 0;
+        for (char *t = strtok(line, " \t\n"); t && n < 32; t = strtok(NULL, " \t\n")) w[n++] = t;
+        if (n == 0) continue;
+        if (strcmp(w[0], "steps") == 0) steps = strtoull(w[1], NULL, 10);
+        if (strcmp(w[0], "optim") != 0) continue;
+        const char *v;
+        if (strcmp(w[1], "sgd") == 0) {
+            cfg.optim = nnla_optim_sgd_default();
+            if ((v = get(w, n, "momentum"))) cfg.optim.sgd.momentum = strtod(v, NULL);
+            if ((v = get(w, n, "dampening"))) cfg.optim.sgd.dampening = strtod(v, NULL);
+            if ((v = get(w, n, "nesterov"))) cfg.optim.sgd.nesterov = (int)strtol(v, NULL, 10);
+            if ((v = get(w, n, "wd"))) cfg.optim.sgd.weight_decay = strtod(v, NULL);
+        } else {
+            cfg.optim = strcmp(w[1], "adam") == 0 ? nnla_optim_adam_default() : nnla_optim_adamw_default();
+            if ((v = get(w, n, "beta1"))) cfg.optim.adam.beta1 = strtod(v, NULL);
+            if ((v = get(w, n, "beta2"))) cfg.optim.adam.beta2 = strtod(v, NULL);
+            if ((v = get(w, n, "eps"))) cfg.optim.adam.eps = strtod(v, NULL);
+            if ((v = get(w, n, "wd"))) cfg.optim.adam.weight_decay = strtod(v, NULL);
+        }
+        if ((v = get(w, n, "lr"))) lr = strtod(v, NULL);
+    }
+    fclose(f);
+    nnla_array xs, lab;
+    snprintf(path, sizeof path, "%s/xs.npy", dir);
+    if (nnla_npy_read(path, &xs) != NNLA_OK) return fail("xs.npy", NNLA_EIO);
+    snprintf(path, sizeof path, "%s/labels.npy", dir);
+    if (nnla_npy_read(path, &lab) != NNLA_OK) return fail("labels.npy", NNLA_EIO);
+    size_t total = xs.shape[0], batch = steps ? total / steps : 0, nin = xs.size / (total ? total : 1);
+    cfg.lr = nnla_lr_constant(lr);
+    cfg.batch = batch;
+    cfg.shuffle = 0;
+    size_t *labels = malloc((total + 1) * sizeof *labels);
+    for (size_t i = 0; i < total; i++) labels[i] = (size_t)lab.data[i];
+    nnla_trainer *tr;
+    nnla_status st = nnla_trainer_create(net, &cfg, &tr);
+    if (st != NNLA_OK) return fail("trainer", st);
+    for (size_t s = 0; s < steps; s++) {
+        st = nnla_trainer_step(tr, xs.data + s * batch * nin, labels + s * batch, NULL, batch, NULL, NULL);
+        if (st != NNLA_OK) return fail("step", st);
+    }
+    double *p, *b;
+    size_t np, nb;
+    nnla_net_params(net, &p, &np);
+    nnla_net_buffers(net, &b, &nb);
+    snprintf(path, sizeof path, "%s/params_steps.npy", dir);
+    nnla_npy_write(path, p, 1, &np);
+    snprintf(path, sizeof path, "%s/buffers_steps.npy", dir);
+    nnla_npy_write(path, nb ? b : p, 1, &nb);
+    printf("%s: %zu steps of %s trained\n", dir, steps, cfg.optim.kind == NNLA_OPTIM_SGD ? "sgd" : "adam(w)");
+    nnla_trainer_free(tr);
+    nnla_net_free(net);
+    free(labels);
+    nnla_array_free(&xs);
+    nnla_array_free(&lab);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: net_recipe DIR\n");
+    if (argc != 2 && !(argc == 3 && (strcmp(argv[2], "train") == 0 || strcmp(argv[2], "steps") == 0))) {
+        fprintf(stderr, "usage: net_recipe DIR [train|steps]\n");
         return 2;
     }
     dir = argv[1];
@@ -222,6 +304,8 @@ int main(int argc, char **argv)
     }
     fclose(f);
 
+    if (argc == 3 && strcmp(argv[2], "steps") == 0) return train_steps(net);
+
     nnla_array x, y;
     snprintf(path, sizeof path, "%s/x.npy", dir);
     if (nnla_npy_read(path, &x) != NNLA_OK) return fail("x.npy", NNLA_EIO);
@@ -247,6 +331,45 @@ int main(int argc, char **argv)
         fprintf(stderr, "net_recipe: the KEEP context differs from nnla_net_forward\n");
         bad = 1;
     }
+    /* gradients, for the comparison with autograd */
+    nnla_array dy;
+    snprintf(path, sizeof path, "%s/dy.npy", dir);
+    if (nnla_npy_read(path, &dy) == NNLA_OK) {
+        for (int mode = 0; mode < (argc > 2 ? 2 : 1); mode++) {
+            unsigned flags = mode ? NNLA_CTX_TRAIN : NNLA_CTX_GRAD;
+            size_t gb, np = nnla_net_num_params(net), shape1 = 0;
+            if ((st = nnla_net_ctx_size(net, batch, flags, &gb, NULL)) != NNLA_OK) return fail("ctx grad", st);
+            void *gm = malloc(gb);
+            double *grad = malloc((np + 1) * sizeof *grad), *dx = malloc(x.size * sizeof *dx);
+            nnla_net_ctx *gc;
+            if ((st = nnla_net_ctx_init(net, batch, flags, gm, gb, &gc)) != NNLA_OK) return fail("ctx grad init", st);
+            if ((st = nnla_net_run(net, gc, batch, 0, nnla_net_num_layers(net) - 1, x.data, out2)) != NNLA_OK)
+                return fail("run grad", st);
+            if ((st = nnla_net_backward(net, gc, batch, dy.data, grad, dx)) != NNLA_OK) return fail("backward", st);
+            char name[4200];
+            shape1 = np;
+            snprintf(name, sizeof name, "%s/grad%s.npy", dir, mode ? "_train" : "");
+            nnla_npy_write(name, grad, 1, &shape1);
+            snprintf(name, sizeof name, "%s/dx%s.npy", dir, mode ? "_train" : "");
+            nnla_npy_write(name, dx, x.ndim, x.shape);
+            if (mode) {
+                snprintf(name, sizeof name, "%s/y_train.npy", dir);
+                nnla_npy_write(name, out2, y.ndim, y.shape);
+                double *bufs;
+                size_t nb;
+                nnla_net_buffers(net, &bufs, &nb);
+                double *keep = malloc((nb + 1) * sizeof *keep);
+                if (nb) memcpy(keep, bufs, nb * sizeof *keep);
+                if ((st = nnla_net_update_stats(net, gc)) != NNLA_OK) return fail("update stats", st);
+                snprintf(name, sizeof name, "%s/buffers_train.npy", dir);
+                nnla_npy_write(name, nb ? bufs : grad, 1, &nb);
+                if (nb) memcpy(bufs, keep, nb * sizeof *keep); /* the folding below uses the originals */
+                free(keep);
+            }
+            free(gm), free(grad), free(dx);
+        }
+        nnla_array_free(&dy);
+    }
     /* folded and fused */
     size_t folded = 0, fused = 0;
     if ((st = nnla_net_fold_batchnorm(net, &folded)) != NNLA_OK) return fail("fold", st);
@@ -256,6 +379,7 @@ int main(int argc, char **argv)
     work = malloc(bytes);
     if ((st = nnla_net_forward(net, batch, x.data, out2, work, bytes)) != NNLA_OK) return fail("forward 2", st);
     double e2 = maxerr(out2, y.data, y.size, rtol, atol, &bad);
+
     printf("%s: layers %zu, max error %.3g (folded %zu BatchNorms, fused %zu activations: %.3g)%s\n", dir,
            nnla_net_num_layers(net), e1, folded, fused, e2, bad ? "  FAILED" : "");
     free(out), free(out2), free(work), free(mem);

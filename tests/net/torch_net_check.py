@@ -28,6 +28,7 @@ except ImportError:  # registered only when torch imports; keep a clear message 
 
 torch.set_default_dtype(torch.float64)
 RTOL, ATOL = 1e-12, 1e-12
+GRAD_RTOL = 1e-10  # gradients: relative, with a floor at 1e-3 of the largest entry (see compare())
 
 
 class Case:
@@ -77,7 +78,8 @@ def act_torch(name, x):
     raise ValueError(name)
 
 
-def run_torch(case, x):
+def run_torch(case, x, train=False):
+    """The forward pass; train: BatchNorm on batch statistics, updating p["mean"]/p["var"] copies."""
     outs = []
     inp = x
     for kind, p in case.layers:
@@ -118,7 +120,11 @@ def run_torch(case, x):
         elif kind == "act":
             y = act_torch(p["act"], cur)
         elif kind == "batchnorm":
-            y = F.batch_norm(cur, p["mean"], p["var"], p["gamma"], p["beta"], training=False, eps=p["eps"])
+            if train:
+                y = F.batch_norm(cur, p["rmean"], p["rvar"], p["gamma"], p["beta"], training=True, momentum=0.1,
+                                 eps=p["eps"])
+            else:
+                y = F.batch_norm(cur, p["mean"], p["var"], p["gamma"], p["beta"], training=False, eps=p["eps"])
         elif kind == "dropout":
             y = F.dropout(cur, p["p"], training=False)
         elif kind == "add":
@@ -133,6 +139,52 @@ def run_torch(case, x):
 
 def T(a):
     return torch.from_numpy(np.asarray(a, dtype=np.float64))
+
+
+def params_in_block_order(case):
+    """The trainable tensors in the order of libnnla's parameter block: layer by layer, weight then
+    bias (BatchNorm: gamma, beta)."""
+    ps = []
+    for kind, p in case.layers:
+        for key in (("w", "b") if kind in ("dense", "conv2d") else ("gamma", "beta") if kind == "batchnorm" else ()):
+            if p.get(key) is not None:
+                ps.append(p[key])
+    return ps
+
+
+def autograd(case, x, dy, train):
+    """Gradients of <dy, f(x)> with respect to the parameters (block order) and x; and, in training
+    form, the output and the running statistics after the step."""
+    ps = params_in_block_order(case)
+    for t in ps:
+        t.requires_grad_(True)
+        t.grad = None
+    for kind, p in case.layers:
+        if kind == "batchnorm":
+            p["rmean"], p["rvar"] = p["mean"].clone(), p["var"].clone()
+    xt = T(x).requires_grad_(True)
+    y = run_torch(case, xt, train)
+    (y.reshape(dy.shape) * T(dy)).sum().backward()
+    g = np.concatenate([t.grad.numpy().ravel() for t in ps]) if ps else np.zeros(0)
+    bufs = [np.concatenate([p["rmean"].numpy(), p["rvar"].numpy()]) for k, p in case.layers if k == "batchnorm"]
+    for t in ps:
+        t.requires_grad_(False)
+    return y.detach().numpy(), g, xt.grad.numpy(), (np.concatenate(bufs) if bufs else np.zeros(0))
+
+
+def compare(name, got, want, rtol):
+    """|got - want| <= rtol (|want| + max|want| 1e-3): relative, with a floor at a thousandth of the
+    largest entry for entries near 0."""
+    got, want = np.asarray(got).ravel(), np.asarray(want).ravel()
+    if got.shape != want.shape:
+        return "%s: shape %s, want %s" % (name, got.shape, want.shape)
+    scale = np.max(np.abs(want)) if want.size else 0.0
+    err = np.abs(got - want)
+    bad = err > rtol * (np.abs(want) + 1e-3 * scale)
+    if np.any(bad) or not np.all(np.isfinite(got)):
+        i = int(np.argmax(err))
+        return "%s: worst entry %d: %.17g, want %.17g" % (name, i, got[i], want[i])
+    return None
 
 
 def dense(c, rng, inp, out, act=None, bias=True, src=None):
@@ -281,6 +333,71 @@ def random_case(seed):
     return c
 
 
+OPTIMIZERS = [
+    ("sgd lr=0.05 momentum=0.9 dampening=0.1 nesterov=0 wd=0.01",
+     lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01)),
+    ("sgd lr=0.05 momentum=0.9 nesterov=1",
+     lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True)),
+    ("adam lr=0.01 wd=0.001", lambda ps: torch.optim.Adam(ps, lr=0.01, weight_decay=0.001)),
+    ("adamw lr=0.01 beta1=0.8 beta2=0.99 eps=1e-7 wd=0.05",
+     lambda ps: torch.optim.AdamW(ps, lr=0.01, betas=(0.8, 0.99), eps=1e-7, weight_decay=0.05)),
+]
+STEPS = 10
+
+
+def trajectory(exe, case, d, k, opt_line, make_opt):
+    """Ten cross-entropy steps of the trainer against torch.optim from the same start."""
+    import copy
+    c = copy.copy(case)
+    c.layers = [(kind, {key: (v.clone() if torch.is_tensor(v) else v) for key, v in p.items()})
+                for kind, p in case.layers]
+    for kind, p in c.layers:
+        if kind == "batchnorm":
+            p["rmean"], p["rvar"] = p["mean"].clone(), p["var"].clone()
+    rng = np.random.default_rng(1000 + k)
+    nout = int(np.prod(run_torch(c, T(np.zeros((1,) + c.shape))).shape[1:]))
+    xs = rng.standard_normal((STEPS * c.batch,) + c.shape)
+    labels = rng.integers(0, nout, STEPS * c.batch)
+    sub = os.path.join(d, "steps%d" % k)
+    os.makedirs(sub, exist_ok=True)
+    for name in os.listdir(d):
+        if name.endswith(".npy") and not name.startswith(("x", "y", "dy", "grad", "dx", "buffers")):
+            os.link(os.path.join(d, name), os.path.join(sub, name)) if not os.path.exists(
+                os.path.join(sub, name)) else None
+    with open(os.path.join(sub, "recipe.txt"), "w") as f:
+        f.write("\n".join(c.lines) + "\n")
+    with open(os.path.join(sub, "train.txt"), "w") as f:
+        f.write("optim %s\nsteps %d\n" % (opt_line, STEPS))
+    np.save(os.path.join(sub, "xs.npy"), xs)
+    np.save(os.path.join(sub, "labels.npy"), labels.astype(np.float64))
+    r = subprocess.run([exe, sub, "steps"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return [r.stderr.strip()]
+    ps = params_in_block_order(c)
+    for t in ps:
+        t.requires_grad_(True)
+    opt = make_opt(ps)
+    for s in range(STEPS):
+        xb = T(xs[s * c.batch:(s + 1) * c.batch])
+        yb = torch.from_numpy(labels[s * c.batch:(s + 1) * c.batch])
+        logits = run_torch(c, xb, True).reshape(c.batch, -1)
+        loss = F.cross_entropy(logits, yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    want = np.concatenate([t.detach().numpy().ravel() for t in ps])
+    bufs = [np.concatenate([p["rmean"].numpy(), p["rvar"].numpy()]) for kd, p in c.layers if kd == "batchnorm"]
+    problems = []
+    for name, got, w in (("params after %d steps of %s" % (STEPS, opt_line.split()[0]),
+                          np.load(os.path.join(sub, "params_steps.npy")), want),
+                         ("running statistics after the steps", np.load(os.path.join(sub, "buffers_steps.npy")),
+                          np.concatenate(bufs) if bufs else np.zeros(0))):
+        msg = compare(name, got, w, 1e-9)
+        if msg:
+            problems.append(msg)
+    return problems
+
+
 def main():
     exe, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
@@ -295,13 +412,38 @@ def main():
             np.save(os.path.join(d, name), a)
         np.save(os.path.join(d, "x.npy"), x)
         np.save(os.path.join(d, "y.npy"), y.reshape(c.batch, -1))
+        dy = np.random.default_rng(7 + len(c.name)).standard_normal((c.batch, y.reshape(c.batch, -1).shape[1]))
+        np.save(os.path.join(d, "dy.npy"), dy)
         with open(os.path.join(d, "recipe.txt"), "w") as f:
             f.write("\n".join(c.lines + ["check rtol=%g atol=%g" % (RTOL, ATOL)]) + "\n")
-        r = subprocess.run([exe, d], capture_output=True, text=True)
+        # the training form needs every BatchNorm channel to see >= 2 values, and dropout off
+        train = all(k != "dropout" or p["p"] == 0 for k, p in c.layers)
+        r = subprocess.run([exe, d] + (["train"] if train else []), capture_output=True, text=True)
         sys.stdout.write(r.stdout)
-        if r.returncode != 0:
+        problems = [] if r.returncode == 0 else [r.stderr.strip()]
+        if r.returncode == 0:
+            for mode in ([False, True] if train else [False]):
+                sfx = "_train" if mode else ""
+                yt, g, gx, bufs = autograd(c, x, dy, mode)
+                checks = [("grad" + sfx, np.load(os.path.join(d, "grad%s.npy" % sfx)), g),
+                          ("dx" + sfx, np.load(os.path.join(d, "dx%s.npy" % sfx)), gx)]
+                if mode:
+                    checks += [("y_train", np.load(os.path.join(d, "y_train.npy")), yt),
+                               ("running statistics", np.load(os.path.join(d, "buffers_train.npy")), bufs)]
+                for name, got, want in checks:
+                    msg = compare(name, got, want, GRAD_RTOL)
+                    if msg:
+                        problems.append(msg)
+            print("%s: gradients %s" % (d, "checked against autograd (inference%s)" % (" and training" if train else "")
+                                        if not problems else "FAILED"))
+            if train and c.name in ("cnn", "resnet", "random00", "random03", "random07"):
+                for k, (line, make) in enumerate(OPTIMIZERS):
+                    problems += trajectory(exe, c, d, k, line, make)
+                print("%s: %d steps of %d optimizers %s" % (d, STEPS, len(OPTIMIZERS),
+                                                            "equal torch.optim's" if not problems else "FAILED"))
+        if problems:
             failed += 1
-            sys.stdout.write(r.stderr)
+            sys.stdout.write("\n".join(problems) + "\n")
     print("%d passed, %d failed" % (len(cases) - failed, failed))
     sys.exit(1 if failed else 0)
 

@@ -31,7 +31,7 @@ cc=${CC:-cc}
 # nnla.h includes the configuration header CMake generates; the harness builds the core only.
 mkdir -p "$out/include/nnla"
 printf '#define NNLA_HAVE_ONNX 0\n' > "$out/include/nnla/config.h"
-common=(-O3 -DNDEBUG -std=c11 -D_POSIX_C_SOURCE=200809L -I"$out/include")
+common=(-O3 -DNDEBUG -std=c11 -D_POSIX_C_SOURCE=200809L -I"$out/include" -fopenmp)
 rename() { # the public names of conv.c, renamed with suffix $1
   local s=$1
   echo "-Dnnla_conv2d_forward=conv_$s -Dnnla_conv2d_workspace_size=ws_$s -Dnnla_conv2d_workspace_min=wsmin_$s" \
