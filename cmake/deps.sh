@@ -1,17 +1,22 @@
 # Sourced by the scripts in cmake/: Debian 12 packages libnnla needs to build and test.
-#   NNLA_DEPS_BUILD: to build the library and its tests.
+#   NNLA_DEPS_BUILD: to build the library and its tests (protobuf-c, its compiler and the ONNX
+#                    schema of libonnx-dev for the optional ONNX module; without them the
+#                    library builds without that module).
 #   NNLA_DEPS_TEST:  extra tools the full test suite uses (fuzzing with clang, NumPy for
 #                    cross-checking .npy files and CLI output, Doxygen for the API reference,
-#                    a de_DE locale to check that number parsing ignores the locale, and
+#                    a de_DE locale to check that number parsing ignores the locale,
 #                    libgfortran-12-dev: Debian's static OpenBLAS and LAPACK are Fortran-built,
 #                    so linking a static libnnla (pkg-config --static, the consumer_static
 #                    test) needs -lgfortran, whose libgfortran.so/.a only this package ships,
-#                    for gcc 12, Debian 12's compiler; libgfortran5 has the runtime only), and the
-#                    peers the cross-checks compare against: SciPy, scikit-learn and PyTorch.
+#                    for gcc 12, Debian 12's compiler; libgfortran5 has the runtime only), the
+#                    peers the cross-checks compare against: SciPy, scikit-learn and PyTorch, and
+#                    ONNX's Python package and its backend test data (the ONNX conformance tests).
 #   libopenblas0-openmp: the OpenMP build of OpenBLAS, which libnnla prefers at run time (its
 #                    GEMM runs on one thread inside libnnla's parallel loops; docs/guide.md).
-NNLA_DEPS_BUILD="build-essential cmake pkg-config libopenblas-dev libopenblas0-openmp liblapacke-dev libcmocka-dev"
-NNLA_DEPS_TEST="clang libclang-rt-14-dev python3 python3-numpy python3-scipy python3-sklearn python3-torch doxygen locales libgfortran-12-dev"
+NNLA_DEPS_BUILD="build-essential cmake pkg-config libopenblas-dev libopenblas0-openmp liblapacke-dev libcmocka-dev
+                 libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
+NNLA_DEPS_TEST="clang libclang-rt-14-dev python3 python3-numpy python3-scipy python3-sklearn python3-torch doxygen locales libgfortran-12-dev
+                python3-onnx libonnx-testdata"
 
 # nnla_install_deps PKG...: install the Debian packages that are missing. As root it runs
 # apt-get; otherwise it prints the apt-get line to run and fails.

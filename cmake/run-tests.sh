@@ -3,7 +3,8 @@
 #   1. a Release build and every ctest suite (unit tests, examples, CLI, install/consumer test),
 #      and the Doxygen reference, which must build without a warning;
 #   2. the same suites built with AddressSanitizer + UndefinedBehaviorSanitizer (any report fails);
-#   3. a short libFuzzer run of the .npy reader (NNLA_FUZZ_SECONDS, default 60) with clang.
+#   3. a short libFuzzer run of the .npy reader and (with the ONNX module) the ONNX loader, with
+#      clang: NNLA_FUZZ_SECONDS in all (default 60), split evenly between the harnesses.
 # Installs what a fresh Debian 12 machine lacks first (as root; otherwise prints the apt line).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -9,6 +9,7 @@
 #ifndef NNLA_H
 #define NNLA_H
 
+#include "nnla/config.h"
 #include "nnla/status.h"
 #include "nnla/version.h"
 #include "nnla/mat.h"
@@ -28,5 +29,8 @@
 #include "nnla/optim.h"
 #include "nnla/train.h"
 #include "nnla/attack.h"
+#if NNLA_HAVE_ONNX
+#include "nnla/onnx.h"
+#endif
 
 #endif /* NNLA_H */

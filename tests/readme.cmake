@@ -3,12 +3,12 @@
 add_test(NAME readme_example
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/readme/check.sh ${PROJECT_SOURCE_DIR}/README.md
           ${CMAKE_CURRENT_BINARY_DIR}/readme-work ${CMAKE_C_COMPILER}
-          ${PROJECT_SOURCE_DIR}/include $<TARGET_LINKER_FILE_DIR:nnla>
+          ${PROJECT_SOURCE_DIR}/include:${PROJECT_BINARY_DIR}/include $<TARGET_LINKER_FILE_DIR:nnla>
           "${NNLA_SANITIZE}")
 
 # Every whole program in docs/*.md compiles as written and runs successfully.
 file(GLOB NNLA_DOC_PAGES "${PROJECT_SOURCE_DIR}/docs/*.md")
 add_test(NAME doc_programs
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/readme/doc_programs.sh ${CMAKE_CURRENT_BINARY_DIR}/doc-programs
-          ${CMAKE_C_COMPILER} ${PROJECT_SOURCE_DIR}/include $<TARGET_LINKER_FILE_DIR:nnla>
+          ${CMAKE_C_COMPILER} ${PROJECT_SOURCE_DIR}/include:${PROJECT_BINARY_DIR}/include $<TARGET_LINKER_FILE_DIR:nnla>
           "${NNLA_SANITIZE}" ${NNLA_DOC_PAGES})

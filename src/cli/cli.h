@@ -136,6 +136,10 @@ void cli_discard(cli_outputs *o);
 int cli_save(const cli_command *cmd, const char *path, const double *data, size_t ndim,
              const size_t *shape);
 
+/* The same for bytes that are not an array (an ONNX model): staged, committed, reported. */
+int cli_stage_bytes(const cli_command *cmd, cli_outputs *o, const char *path, const void *buf, size_t size);
+int cli_save_bytes(const cli_command *cmd, const char *path, const void *buf, size_t size);
+
 /* The product of n sizes; 0 when it overflows size_t (or a factor is 0). */
 size_t cli_product(const size_t *f, size_t n);
 
@@ -158,5 +162,11 @@ int cli_cmd_init(const cli_command *cmd, int argc, char **argv); extern const ch
 
 extern const char cli_help_svd[], cli_help_eigh[], cli_help_dense[], cli_help_conv2d[], cli_help_act[],
     cli_help_pool[];
+
+#if NNLA_HAVE_ONNX /* cmd_onnx.c, built with the ONNX module */
+int cli_cmd_run(const cli_command *cmd, int argc, char **argv);
+int cli_cmd_convert(const cli_command *cmd, int argc, char **argv);
+extern const char cli_help_run[], cli_help_convert[];
+#endif
 
 #endif /* NNLA_CLI_H */

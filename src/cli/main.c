@@ -22,6 +22,10 @@ static const cli_command commands[] = {
     {"inspect", cli_cmd_inspect, "spectral figures of a weight: norm, condition, ranks, spectrum", cli_help_inspect},
     {"specnorm", cli_cmd_specnorm, "spectral norm of a weight (exact or power iteration); W / sigma", cli_help_specnorm},
     {"init", cli_cmd_init, "a new weight: Xavier, He, LeCun or orthogonal, from a seed", cli_help_init},
+#if NNLA_HAVE_ONNX
+    {"run", cli_cmd_run, "run an ONNX model on a batch of samples (double precision)", cli_help_run},
+    {"convert", cli_cmd_convert, "load an ONNX model and save it in float32 or float64", cli_help_convert},
+#endif
 };
 #define NUM_COMMANDS (sizeof commands / sizeof commands[0])
 

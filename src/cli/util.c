@@ -456,10 +456,36 @@ static void report_write(const cli_command *cmd, const char *name, nnla_status s
         cli_error(cmd, "cannot write %s: %s", name, nnla_strerror(st));
 }
 
-/* The array as a .npy stream to f, flushed and (for a file) synced to disk. */
-static nnla_status write_stream(FILE *f, const double *data, size_t ndim, const size_t *shape, int sync)
+/* What an output file holds: written to a stream by write(f, arg). */
+typedef nnla_status (*cli_writer)(FILE *f, const void *arg);
+
+typedef struct npy_job {
+    const double *data;
+    size_t ndim;
+    const size_t *shape;
+} npy_job;
+
+static nnla_status write_npy(FILE *f, const void *arg)
 {
-    nnla_status st = nnla_npy_write_file(f, data, ndim, shape);
+    const npy_job *j = arg;
+    return nnla_npy_write_file(f, j->data, j->ndim, j->shape);
+}
+
+typedef struct bytes_job {
+    const void *buf;
+    size_t size;
+} bytes_job;
+
+static nnla_status write_bytes(FILE *f, const void *arg)
+{
+    const bytes_job *j = arg;
+    return fwrite(j->buf, 1, j->size, f) == j->size ? NNLA_OK : NNLA_EIO;
+}
+
+/* The contents to f, flushed and (for a file) synced to disk. */
+static nnla_status write_stream(FILE *f, cli_writer write, const void *arg, int sync)
+{
+    nnla_status st = write(f, arg);
     if (st == NNLA_OK && fflush(f) != 0) st = NNLA_EIO;
     if (st == NNLA_OK && sync && fsync(fileno(f)) != 0) st = NNLA_EIO;
     return st;
@@ -482,14 +508,13 @@ static int split_path(const char *path, char **dir, char **base)
     return 1;
 }
 
-int cli_stage(const cli_command *cmd, cli_outputs *o, const char *path, const double *data, size_t ndim,
-              const size_t *shape)
+static int stage(const cli_command *cmd, cli_outputs *o, const char *path, cli_writer write, const void *arg)
 {
     char nb[4200];
     const char *name = cli_name(path, 1, nb, sizeof nb);
     if (strcmp(path, "-") == 0) { /* standard output: written now, as a stream */
         errno = 0;
-        nnla_status st = write_stream(stdout, data, ndim, shape, 0);
+        nnla_status st = write_stream(stdout, write, arg, 0);
         if (st != NNLA_OK) report_write(cmd, name, st, errno);
         return st == NNLA_OK;
     }
@@ -528,8 +553,11 @@ int cli_stage(const cli_command *cmd, cli_outputs *o, const char *path, const do
         /* Not a regular file: nothing to replace atomically; write through it now. */
         free(target);
         errno = 0;
-        nnla_status st = nnla_npy_write(path, data, ndim, shape);
-        if (st != NNLA_OK) report_write(cmd, name, st, errno);
+        FILE *f = fopen(path, "wb");
+        nnla_status st = f ? write_stream(f, write, arg, 0) : NNLA_EIO;
+        int err = errno;
+        if (f != NULL && fclose(f) != 0 && st == NNLA_OK) st = NNLA_EIO, err = errno;
+        if (st != NNLA_OK) report_write(cmd, name, st, err);
         return st == NNLA_OK;
     }
     if (target == NULL && (target = strdup(path)) == NULL) {
@@ -572,7 +600,7 @@ int cli_stage(const cli_command *cmd, cli_outputs *o, const char *path, const do
         close(fd);
     } else {
         errno = 0;
-        st = write_stream(f, data, ndim, shape, 1);
+        st = write_stream(f, write, arg, 1);
         err = errno;
         if (fclose(f) != 0 && st == NNLA_OK) {
             st = NNLA_EIO;
@@ -599,6 +627,19 @@ int cli_stage(const cli_command *cmd, cli_outputs *o, const char *path, const do
     o->files[o->n].name = given;
     o->n++;
     return 1;
+}
+
+int cli_stage(const cli_command *cmd, cli_outputs *o, const char *path, const double *data, size_t ndim,
+              const size_t *shape)
+{
+    npy_job j = {data, ndim, shape};
+    return stage(cmd, o, path, write_npy, &j);
+}
+
+int cli_stage_bytes(const cli_command *cmd, cli_outputs *o, const char *path, const void *buf, size_t size)
+{
+    bytes_job j = {buf, size};
+    return stage(cmd, o, path, write_bytes, &j);
 }
 
 void cli_discard(cli_outputs *o)
@@ -646,6 +687,16 @@ int cli_save(const cli_command *cmd, const char *path, const double *data, size_
 {
     cli_outputs o = {0};
     if (!cli_stage(cmd, &o, path, data, ndim, shape)) {
+        cli_discard(&o);
+        return 0;
+    }
+    return cli_commit(cmd, &o);
+}
+
+int cli_save_bytes(const cli_command *cmd, const char *path, const void *buf, size_t size)
+{
+    cli_outputs o = {0};
+    if (!cli_stage_bytes(cmd, &o, path, buf, size)) {
         cli_discard(&o);
         return 0;
     }

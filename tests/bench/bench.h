@@ -57,5 +57,6 @@ int bench_cmd_power_sweep(int argc, char **argv);
 int bench_cmd_optim(int argc, char **argv);
 int bench_cmd_gate(int argc, char **argv);
 int bench_cmd_train(int argc, char **argv);
+int bench_cmd_onnx(int argc, char **argv); /* bench_onnx.c, built with the ONNX module */
 
 #endif /* NNLA_BENCH_H */
