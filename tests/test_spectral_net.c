@@ -1584,6 +1584,41 @@ static void test_net_refit(void **state)
         assert_vec_close(tw.data, wref, 18, 1e-10, 1e-12);
         assert_vec_close(tb.data, bref, 3, 1e-10, 1e-12);
     }
+    /* layer 3, whose source is the flatten (an alias of the pooling's output) */
+    {
+        double *pooled = xmalloc(n * 12), *t6 = xmalloc(n * 6), w3[72], b3[6], wr3[72], br3[6];
+        nnla_layer_spec s0;
+        assert_status(nnla_net_layer_spec(net, 0, &s0), NNLA_OK);
+        double *c = xmalloc(n * 48);
+        size_t cb;
+        assert_status(nnla_conv2d_workspace_size(&s0.conv, n, 4, 4, &cb), NNLA_OK);
+        void *cw = malloc(cb ? cb : 1);
+        assert_status(nnla_conv2d_forward(&s0.conv, n, 4, 4, xc, s0.weight.data, s0.bias, s0.act, c, cb ? cw : NULL, cb),
+                      NNLA_OK);
+        nnla_pool2d_desc pd = nnla_pool2d_desc_make(NNLA_POOL_MAX, 2, 2);
+        assert_status(nnla_pool2d_forward(&pd, n, 3, 4, 4, c, pooled), NNLA_OK);
+        nnla_test_fill(&rng, t6, n * 6, -1, 1);
+        size_t b3b, r3b;
+        assert_status(nnla_net_refit_workspace_size(net, 3, n, &b3b), NNLA_OK);
+        assert_status(nnla_ridge_refit_workspace_size(n, 12, 6, &r3b), NNLA_OK);
+        ws k3 = ws_make(b3b, 0), q3 = ws_make(r3b, 0);
+        assert_status(nnla_ridge_refit(nnla_cmat_view(pooled, n, 12, 12), nnla_cmat_view(t6, n, 6, 6), 0.5,
+                                       nnla_mat_view(wr3, 6, 12, 12), br3, NULL, q3.p, q3.n),
+                      NNLA_OK);
+        assert_status(nnla_net_refit(net, 3, X, nnla_cmat_view(t6, n, 6, 6), 0.5, NULL, k3.p, k3.n), NNLA_OK);
+        assert_status(nnla_net_get_param(net, 3, NNLA_PARAM_WEIGHT, w3, 72), NNLA_OK);
+        assert_status(nnla_net_get_param(net, 3, NNLA_PARAM_BIAS, b3, 6), NNLA_OK);
+        assert_vec_close(w3, wr3, 72, 1e-10, 1e-12);
+        assert_vec_close(b3, br3, 6, 1e-10, 1e-12);
+        ws_free(&k3);
+        ws_free(&q3);
+        free(cw);
+        free(c);
+        free(pooled);
+        free(t6);
+        free(f);
+        f = refit_features(net, xc, n); /* layer 3 changed: the features of layer 4 too */
+    }
     /* a planted relation: the last layer randomized, then restored exactly at lambda = 0 */
     double wstar[18], bstar[3];
     nnla_test_fill(&rng, wstar, 18, -2, 2);
