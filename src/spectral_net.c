@@ -232,7 +232,7 @@ nnla_status nnla_act_lipschitz(nnla_act act, size_t channels, double *lip)
 }
 
 /* The largest number of windows of one axis that contain one input position: window o covers
- * [o s - lo, o s - lo + k) ∩ [0, n), so position i is in the windows o with i + lo - k < o s <= i + lo. */
+ * [o s - lo, o s - lo + k) clipped to [0, n), so position i is in the windows o with i + lo - k < o s <= i + lo. */
 static size_t axis_max_count(size_t n, size_t k, size_t s, size_t lo, size_t out)
 {
     size_t best = 0;
@@ -1124,7 +1124,8 @@ nnla_status nnla_net_refit(nnla_net *net, size_t layer, nnla_cmat x, nnla_cmat t
         NNLA__TRY(nnla_net_ctx_init(net, p.chunk, 0, cm, p.ctxb, &ctx));
         for (size_t i0 = 0; i0 < p.n; i0 += p.chunk) {
             size_t b = p.n - i0 < p.chunk ? p.n - i0 : p.chunk;
-            for (size_t i = 0; i < b; i++) memcpy(xc + i * p.in_size, x.data + (i0 + i) * x.ld, p.in_size * sizeof(double));
+            for (size_t i = 0; i < b; i++)
+                memcpy(xc + i * p.in_size, x.data + (i0 + i) * x.ld, p.in_size * sizeof(double));
             NNLA__TRY(nnla_net_run(net, ctx, b, 0, p.src, xc, fb + i0 * p.d));
         }
         f = nnla_cmat_view(fb, p.n, p.d, p.d);

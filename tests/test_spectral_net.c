@@ -1593,8 +1593,8 @@ static void test_net_refit(void **state)
         size_t cb;
         assert_status(nnla_conv2d_workspace_size(&s0.conv, n, 4, 4, &cb), NNLA_OK);
         void *cw = malloc(cb ? cb : 1);
-        assert_status(nnla_conv2d_forward(&s0.conv, n, 4, 4, xc, s0.weight.data, s0.bias, s0.act, c, cb ? cw : NULL, cb),
-                      NNLA_OK);
+        void *cwp = cb ? cw : NULL;
+        assert_status(nnla_conv2d_forward(&s0.conv, n, 4, 4, xc, s0.weight.data, s0.bias, s0.act, c, cwp, cb), NNLA_OK);
         nnla_pool2d_desc pd = nnla_pool2d_desc_make(NNLA_POOL_MAX, 2, 2);
         assert_status(nnla_pool2d_forward(&pd, n, 3, 4, 4, c, pooled), NNLA_OK);
         nnla_test_fill(&rng, t6, n * 6, -1, 1);

@@ -391,7 +391,8 @@ static int bench_conv_opnorm(size_t ch, size_t k, size_t hw, int with_explicit)
         }
         free(s);
         printf("BENCH conv_opnorm_%zuch_k%zu_%zux%zu median_s=%.6g iterations=%zu residual=%.2g sigma=%.10g "
-               "circular_%zux%zu_sigma_max=%.10g per_iteration_ms=%.3g reps=%d (explicit matrix %zu x %zu: not built)\n",
+               "circular_%zux%zu_sigma_max=%.10g per_iteration_ms=%.3g reps=%d "
+               "(explicit matrix %zu x %zu: not built)\n",
                ch, k, hw, hw, tp, c.info.iterations, c.info.residual, c.sigma, n, n, circ,
                1e3 * tp / (double)(c.info.iterations + 1), reps, dim, dim);
     }
