@@ -33,13 +33,15 @@
  *
  * Samples come from ::nnla_rng in the order of the weight's elements (row-major), so the same
  * seed gives the same weights on every machine. The initializers check every argument first:
- * on failure neither the weight nor the generator is touched.
+ * on failure neither the weight nor the generator is touched. nnla_net_init() initializes every
+ * layer of a network (weights with the gain of each layer's activation, biases, BatchNorm) at once.
  */
 #ifndef NNLA_INIT_H
 #define NNLA_INIT_H
 
 #include "act.h"
 #include "mat.h"
+#include "net.h"
 #include "rng.h"
 
 NNLA_EXTERN_C_BEGIN
@@ -143,6 +145,55 @@ NNLA_API nnla_status nnla_init_tensor(nnla_init_kind kind, double gain, nnla_fan
  */
 NNLA_API nnla_status nnla_init_mat(nnla_init_kind kind, double gain, nnla_fan_mode mode, nnla_mat w,
                                    nnla_rng *rng, void *work, size_t work_size);
+
+/* ------------------------------------------------------------------ a whole network */
+
+/** Options of nnla_net_init(); start from nnla_net_init_opts_default(). */
+typedef struct nnla_net_init_opts {
+    nnla_init_kind kind;  /**< the law of every dense and conv2d weight (default ::NNLA_INIT_HE_UNIFORM) */
+    nnla_fan_mode mode;   /**< the fan of the He kinds (default ::NNLA_FAN_IN) */
+    int zero_bias;        /**< 0 (default): biases from PyTorch's default, U(-1/sqrt(fan_in), 1/sqrt(fan_in));
+                               1: zeros */
+    double default_gain;  /**< the gain for an activation torch.nn.init.calculate_gain has none for (elu,
+                               gelu, silu, softplus, softmax, log_softmax), finite and >= 0 (default 1) */
+} nnla_net_init_opts;
+
+/** @brief The default options (see ::nnla_net_init_opts). */
+NNLA_API nnla_net_init_opts nnla_net_init_opts_default(void);
+
+/**
+ * @brief Workspace, in bytes, for nnla_net_init() with a kind: the largest nnla_init_workspace_size()
+ *        over the network's dense and conv2d weights (0 for every kind but ::NNLA_INIT_ORTHOGONAL).
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EINVAL for an unknown kind; ::NNLA_EOVERFLOW.
+ */
+NNLA_API nnla_status nnla_net_init_workspace_size(const nnla_net *net, nnla_init_kind kind, size_t *bytes);
+
+/**
+ * @brief Initialize a network's parameters in place from one generator, layer after layer.
+ *
+ * - dense and conv2d: the weight by nnla_init_tensor() with opts->kind and opts->mode, the layer's
+ *   fans (PyTorch's: a conv weight O x C/groups x kh x kw has fan_in = C/groups kh kw) and the gain
+ *   (nnla_init_gain()) of its activation: the fused one, or, when that is the identity, the
+ *   activation layer that follows it, looked for through the layers that read it alone and are a
+ *   BatchNorm, a dropout, a flatten or a pooling (conv -> BatchNorm -> relu takes relu's gain); the
+ *   identity (gain 1) when there is none; opts->default_gain for kinds PyTorch gives no gain for.
+ *   Then the bias, if the layer has one: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as torch.nn.Linear and
+ *   Conv2d's reset_parameters(), or zeros.
+ * - BatchNorm: gamma 1, beta 0, and (as PyTorch's reset_parameters()) running mean 0, variance 1.
+ * The draws are taken in the order of the parameter block (weight, then bias, layer after layer), so
+ * a seed gives the same network on every machine.
+ * @param net  the network.
+ * @param opts options (NULL: the defaults).
+ * @param rng  a seeded generator, advanced by the draws.
+ * @param work workspace of nnla_net_init_workspace_size() bytes (may be NULL when that is 0).
+ * @param work_size its size in bytes.
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EINVAL (an unknown kind or mode, a bad default_gain or
+ *         zero_bias, a gain too large for a shape); ::NNLA_EWORKSPACE; ::NNLA_EALIAS (the generator
+ *         or the workspace inside the network's parameters); ::NNLA_EOVERFLOW. Everything is checked
+ *         before the first draw: on failure the network and the generator are unchanged.
+ */
+NNLA_API nnla_status nnla_net_init(nnla_net *net, const nnla_net_init_opts *opts, nnla_rng *rng, void *work,
+                                   size_t work_size);
 
 NNLA_EXTERN_C_END
 

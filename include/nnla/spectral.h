@@ -4,9 +4,9 @@
  *        spectral normalization, singular-value clipping, diagnostics, the exact singular
  *        values of a circular convolution, and the closed-form ridge refit of a dense layer.
  *
- * Everything here works on one matrix (or one convolution kernel). The network-level forms
- * (a table of every layer, a network's Lipschitz bound, normalizing a network's parameters in
- * place) are thin loops over these calls; see docs/spectral.md.
+ * The first part works on one matrix (or one convolution kernel); the last part on a network
+ * (net.h): a table of every layer, a network's Lipschitz bound, normalizing a layer in place, the
+ * refit of a dense layer. See docs/spectral.md.
  *
  * - nnla_spectral_norm(): ||A||_2 exactly, from a values-only SVD (nnla_svd()).
  * - nnla_power_norm(): ||A||_2 of any linear operator given by its products with x and with
@@ -18,6 +18,20 @@
  * - nnla_conv2d_circular_sv(): all singular values of a stride-1 convolution with circular
  *   padding (Sedghi, Gupta and Long, ICLR 2019).
  * - nnla_ridge_refit(): W, b minimizing ||F W^T + 1 b^T - T||_F^2 + lambda ||W||_F^2.
+ *
+ * On convolutions, activations and poolings as maps:
+ * - nnla_conv2d_opnorm(): the operator norm of a convolution on a given input size (stride,
+ *   asymmetric padding, dilation, groups), by power iteration on the convolution and its adjoint.
+ * - nnla_act_lipschitz(), nnla_pool2d_lipschitz(): the Lipschitz constants (2-norm) of an activation
+ *   and of a pooling, as the network bound uses them.
+ *
+ * On networks (net.h):
+ * - nnla_net_diagnose(): a table of every layer's figures in one call.
+ * - nnla_net_lipschitz(): an upper bound of a network's Lipschitz constant in the 2-norm, exact on
+ *   networks of linear layers (runs of linear layers are composed before their norm is taken).
+ * - nnla_net_weight_matrix(), nnla_net_spectral_normalize(), nnla_net_spectral_clip(): a dense or
+ *   conv layer's weight as a matrix, normalized or clipped in place.
+ * - nnla_net_refit(): the closed-form refit of a dense layer on the features the network computes.
  *
  * Memory: none of these functions allocates. Each has a *_workspace_size() query (bytes, any
  * alignment of the buffer). Inputs are scanned for NaN and Inf before any LAPACK call
@@ -31,6 +45,8 @@
 
 #include "conv.h"
 #include "mat.h"
+#include "net.h"
+#include "pool.h"
 
 NNLA_EXTERN_C_BEGIN
 
@@ -373,6 +389,362 @@ NNLA_API nnla_status nnla_ridge_refit_workspace_size(size_t n, size_t d, size_t 
  */
 NNLA_API nnla_status nnla_ridge_refit(nnla_cmat f, nnla_cmat t, double lambda, nnla_mat w, double *b,
                                       size_t *rank, void *work, size_t work_size);
+
+/* ------------------------------------------------------------------ the operator norm of a convolution */
+
+/**
+ * @brief Workspace, in bytes, for nnla_conv2d_opnorm() on in_h x in_w inputs.
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EDIM, ::NNLA_ESHAPE, ::NNLA_EOVERFLOW as
+ *         nnla_conv2d_output_size() (::NNLA_EOVERFLOW also when C in_h in_w or O out_h out_w
+ *         exceeds int).
+ */
+NNLA_API nnla_status nnla_conv2d_opnorm_workspace_size(const nnla_conv2d_desc *d, size_t in_h, size_t in_w,
+                                                       size_t *bytes);
+
+/**
+ * @brief The operator norm ||K||_2 of a convolution as the linear map it is on in_h x in_w inputs:
+ *        K x = conv2d(x, w) without bias and activation, from R^(C in_h in_w) to R^(O out_h out_w),
+ *        with the descriptor's stride, asymmetric zero padding, dilation and groups.
+ *
+ * Power iteration (nnla_power_norm()) on K^T K, whose products are nnla_conv2d_forward() and its
+ * adjoint nnla_conv2d_backward_data(); the weights are scaled by a power of two internally (exact),
+ * so huge or tiny weights do not overflow the products. What the result means (a lower bound of
+ * ||K||_2 that the residual certifies to be within about r/2 of a singular value) and the
+ * convergence on clustered spectra are as nnla_power_norm() says; a convolution on a large input
+ * has many singular values close to its largest, so a tight tolerance can take thousands of
+ * iterations (docs/spectral.md).
+ *
+ * This is not the norm of the reshaped O x (C/groups kh kw) kernel (what
+ * torch.nn.utils.spectral_norm normalizes), which can be up to sqrt(kh kw) times smaller (a 3 x 3
+ * kernel of ones: 3, against an operator norm that tends to 9 on large inputs); docs/spectral.md
+ * gives the relations between the two and the circular singular values (nnla_conv2d_circular_sv()).
+ *
+ * @param d     the convolution (checked as nnla_conv2d_output_size()).
+ * @param w     weight O x C/groups x kh x kw (PyTorch's layout), contiguous, finite.
+ * @param in_h, in_w  the input size.
+ * @param opts  power iteration options (NULL: nnla_power_opts_default()).
+ * @param sigma receives the estimate of ||K||_2.
+ * @param u     optional (may be NULL): receives the unit left vector, O out_h out_w entries (an
+ *              output image).
+ * @param v     the warm start when opts->warm_start (C in_h in_w entries: an input image), and
+ *              receives the unit right vector (the input the convolution stretches most); may
+ *              be NULL when not warm starting.
+ * @param info  optional (may be NULL): as nnla_power_norm().
+ * @param work  workspace of nnla_conv2d_opnorm_workspace_size() bytes.
+ * @param work_size its size in bytes.
+ * @return as nnla_power_norm() (::NNLA_OK, ::NNLA_ENOCONV with the last iterate, ...), plus
+ *         ::NNLA_ENULL for a NULL d or w; ::NNLA_EDIM, ::NNLA_ESHAPE for a bad geometry;
+ *         ::NNLA_ENONFINITE when w has NaN/Inf; ::NNLA_EALIAS when w overlaps u, v or work;
+ *         ::NNLA_EOVERFLOW when the norm exceeds DBL_MAX. Argument errors leave every output
+ *         untouched.
+ */
+NNLA_API nnla_status nnla_conv2d_opnorm(const nnla_conv2d_desc *d, const double *w, size_t in_h, size_t in_w,
+                                        const nnla_power_opts *opts, double *sigma, double *u, double *v,
+                                        nnla_power_info *info, void *work, size_t work_size);
+
+/* ------------------------------------------------------------------ Lipschitz constants */
+
+/**
+ * @brief The Lipschitz constant in the 2-norm of an activation, sup over x of ||J_f(x)||_2, as the
+ *        network bound uses it (docs/spectral.md has the table and the derivations).
+ *
+ * Elementwise kinds: sup |f'|: identity, relu, tanh, softplus 1; leaky_relu max(1, |alpha|);
+ * elu max(1, alpha); sigmoid beta / 4; gelu (1 + erf(1)) / 2 + 1 / (e sqrt(pi)) = 1.1289 (f' is
+ * largest at x = sqrt 2); silu f'(x*) = 1.0998 at the root x* = 2.3994 of x tanh(x / 2) = 2.
+ * Row-wise kinds over `channels` values (the feature or channel axis): softmax 1/2 (its Jacobian
+ * diag(p) - p p^T has v^T J v = the variance of v under p, at most 1/2 for a unit v), log_softmax
+ * sqrt(channels) (its Jacobian I - 1 p^T is a projector of norm sqrt(channels) ||p||_2, which tends
+ * to sqrt(channels) as p tends to a vertex); both 0 when channels == 1 (the output is constant).
+ * Values computed by a root search are rounded up by a few ulps, so the result is an upper bound.
+ * @param act      the activation (checked by nnla_act_check()).
+ * @param channels the length of the axis a row-wise kind normalizes over (>= 1); ignored by the
+ *                 elementwise kinds.
+ * @param lip      receives the constant.
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EINVAL for an invalid activation; ::NNLA_EDIM for a
+ *         row-wise kind with channels == 0.
+ */
+NNLA_API nnla_status nnla_act_lipschitz(nnla_act act, size_t channels, double *lip);
+
+/**
+ * @brief Workspace, in bytes, for nnla_pool2d_lipschitz() (0 for max pooling).
+ * @return as nnla_pool2d_output_size(), plus ::NNLA_ENULL for a NULL bytes.
+ */
+NNLA_API nnla_status nnla_pool2d_lipschitz_workspace_size(const nnla_pool2d_desc *d, size_t in_h, size_t in_w,
+                                                          size_t *bytes);
+
+/**
+ * @brief The Lipschitz constant in the 2-norm of a pooling on in_h x in_w inputs (any number of
+ *        channels: each channel is pooled alike).
+ *
+ * Max pooling: sqrt(c), c the largest number of windows an input entry belongs to (c = c_h c_w, one
+ * count per axis; 1 when the windows do not overlap): |max_W x - max_W y| <= max_W |x - y|, and
+ * summing the squares over windows counts each entry at most c times. Average pooling is linear:
+ * its exact operator norm. Its divisor is a product of one term per axis, so the map is the
+ * Kronecker product of two 1-D averaging matrices A_h (out_h x in_h) and A_w, built here by pooling
+ * unit vectors with the same geometry, and ||A_h kron A_w|| = ||A_h|| ||A_w|| (two small SVDs).
+ * @param d     the pooling (checked as nnla_pool2d_output_size()).
+ * @param in_h, in_w  the input size.
+ * @param lip   receives the constant.
+ * @param work  workspace of nnla_pool2d_lipschitz_workspace_size() bytes (NULL when that is 0).
+ * @param work_size its size in bytes.
+ * @return ::NNLA_OK; ::NNLA_ENULL; the statuses of nnla_pool2d_output_size(); ::NNLA_EWORKSPACE;
+ *         ::NNLA_EALIAS when lip lies in the workspace; ::NNLA_ENOCONV when an SVD fails.
+ */
+NNLA_API nnla_status nnla_pool2d_lipschitz(const nnla_pool2d_desc *d, size_t in_h, size_t in_w, double *lip,
+                                           void *work, size_t work_size);
+
+/* ------------------------------------------------------------------ networks: diagnostics and bounds */
+
+/** Options of nnla_net_diagnose() and nnla_net_lipschitz(); start from nnla_net_spectral_opts_default(). */
+typedef struct nnla_net_spectral_opts {
+    nnla_power_opts power;   /**< the power iterations (operator norms too large for explicit_max_dim);
+                                  warm_start is ignored. Default: tol 1e-6, max_iter 100000, seed 0 */
+    size_t explicit_max_dim; /**< a linear map with at most this many inputs and outputs is built as an
+                                  explicit matrix (one product per column or row) and its norm taken by a
+                                  values-only SVD, exactly; larger ones by power iteration. Default 256;
+                                  0 always iterates */
+    double rank_tol;         /**< nnla_net_diagnose(): the weights' rank tolerance, as
+                                  nnla_spectral_diagnose() (default ::NNLA_RANK_TOL_DEFAULT) */
+    int compose;             /**< nnla_net_lipschitz(): 1 (default) composes runs of linear layers into
+                                  one map before taking its norm; 0 takes every layer's norm alone (the
+                                  layer-by-layer product bound) */
+} nnla_net_spectral_opts;
+
+/** @brief The default options (see ::nnla_net_spectral_opts). */
+NNLA_API nnla_net_spectral_opts nnla_net_spectral_opts_default(void);
+
+/** How an operator norm in ::nnla_layer_diag was obtained. */
+typedef enum nnla_opnorm_method {
+    NNLA_OPNORM_NONE = 0,        /**< no operator norm: a nonlinear layer (activation, max pooling) or an add */
+    NNLA_OPNORM_CLOSED_FORM = 1, /**< a formula (global average pooling, BatchNorm, flatten, dropout, identity) */
+    NNLA_OPNORM_SVD = 2,         /**< a values-only SVD: of W, of an explicit matrix, of average pooling's factors */
+    NNLA_OPNORM_POWER = 3        /**< power iteration on the layer and its adjoint (a large convolution) */
+} nnla_opnorm_method;
+
+/**
+ * One layer's figures (nnla_net_diagnose()). Fields that do not apply to a kind are 0, or NaN for
+ * the operator norm of a nonlinear layer.
+ */
+typedef struct nnla_layer_diag {
+    nnla_layer_kind kind;        /**< the layer's kind */
+    size_t in_shape[3];          /**< the input (of its first source): channels, height, width */
+    size_t out_shape[3];         /**< its output shape */
+    nnla_act act;                /**< dense, conv2d: the fused activation; act: the layer's; else identity */
+    int has_weight;              /**< 1 for dense and conv2d: `weight` and the spectrum apply */
+    nnla_spectral_diag weight;   /**< the figures of W (dense, out x in) or of the reshaped kernel
+                                      (conv2d, O x (C/groups kh kw), as PyTorch's weight.reshape(O, -1)) */
+    size_t spectrum_offset;      /**< where the weight's `weight.k` singular values start in the spectrum array */
+    double op_norm;              /**< the operator norm of the layer's linear part on its input shape:
+                                      dense sigma_max(W); conv2d ||K||_2 on in_shape (not the reshaped
+                                      kernel's); average pooling, global average pooling (1/sqrt(h w)),
+                                      BatchNorm (max |gamma / sqrt(var + eps)|), flatten, dropout and the
+                                      identity activation (1) theirs; NaN for nonlinear layers and add */
+    nnla_opnorm_method op_norm_method; /**< how op_norm was obtained */
+    nnla_power_info op_norm_info;      /**< the power iteration's report when op_norm_method is POWER */
+    double act_lipschitz;        /**< the activation's constant (nnla_act_lipschitz(); over out_shape[0]
+                                      channels for softmax kinds); 1 when the layer has none */
+    double lipschitz;            /**< the layer's Lipschitz constant as the layer-by-layer bound uses it:
+                                      op_norm (raised by the power iteration's residual, op_norm (1 + r),
+                                      when iterated) times act_lipschitz; max pooling nnla_pool2d_lipschitz();
+                                      add 1 (its bound is the sum of its sources') */
+} nnla_layer_diag;
+
+/**
+ * @brief Workspace, in bytes, and spectrum length for nnla_net_diagnose().
+ * @param net            the network.
+ * @param opts           options (NULL: the defaults).
+ * @param bytes          receives the workspace size.
+ * @param spectrum_count optional (may be NULL): receives the number of doubles the spectrum array
+ *                       needs: the sum over dense and conv2d layers of min(rows, cols) of their weight.
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EDIM for a network without layers; ::NNLA_EINVAL for bad
+ *         options; ::NNLA_EOVERFLOW.
+ */
+NNLA_API nnla_status nnla_net_diagnose_workspace_size(const nnla_net *net, const nnla_net_spectral_opts *opts,
+                                                      size_t *bytes, size_t *spectrum_count);
+
+/**
+ * @brief Every layer's spectral figures and Lipschitz constant in one call: table[i] describes
+ *        layer i (see ::nnla_layer_diag).
+ *
+ * Dense and conv2d layers: nnla_spectral_diagnose() of the weight matrix (sigma_max, sigma_min,
+ * condition number, numerical rank at opts->rank_tol, effective and stable rank) and its singular
+ * values into the spectrum array when one is given; for conv2d also the operator norm of the
+ * convolution on the layer's input shape, as the network runs it (an explicit matrix and an SVD up to
+ * opts->explicit_max_dim, power iteration beyond). Other layers: kind, shapes, and the constant the
+ * Lipschitz bound uses (nnla_act_lipschitz(), nnla_pool2d_lipschitz(), the closed forms).
+ * @param net       the network (only read).
+ * @param opts      options (NULL: the defaults).
+ * @param table     receives one entry per layer.
+ * @param table_len its length, >= nnla_net_num_layers().
+ * @param spectrum  optional (may be NULL): receives the singular values of the weights, layer after
+ *                  layer, each descending, at table[i].spectrum_offset.
+ * @param spectrum_len its length, >= the spectrum_count of nnla_net_diagnose_workspace_size() (0 when
+ *                  spectrum is NULL).
+ * @param work      workspace of nnla_net_diagnose_workspace_size() bytes.
+ * @param work_size its size in bytes.
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EDIM (no layers); ::NNLA_EINVAL (bad options);
+ *         ::NNLA_ESHAPE (table or spectrum too short); ::NNLA_EWORKSPACE; ::NNLA_EALIAS (the outputs
+ *         overlap each other or the workspace); ::NNLA_ENONFINITE (a weight, BatchNorm scale or
+ *         variance is not finite); ::NNLA_EOVERFLOW; after work started: ::NNLA_ENOCONV when a power
+ *         iteration reaches max_iter or an SVD fails (the table and spectrum then hold unspecified
+ *         values). Argument errors leave every output untouched.
+ */
+NNLA_API nnla_status nnla_net_diagnose(const nnla_net *net, const nnla_net_spectral_opts *opts,
+                                       nnla_layer_diag *table, size_t table_len, double *spectrum,
+                                       size_t spectrum_len, void *work, size_t work_size);
+
+/** What nnla_net_lipschitz() did. */
+typedef struct nnla_lipschitz_info {
+    size_t maps;           /**< linear maps whose operator norm was taken */
+    size_t maps_explicit;  /**< of which by the SVD of an explicit matrix (exact) */
+    size_t iterations;     /**< power iterations over all the others */
+    double max_residual;   /**< the largest final residual r of those power iterations (0 if none) */
+} nnla_lipschitz_info;
+
+/**
+ * @brief Workspace, in bytes, for nnla_net_lipschitz().
+ * @return as nnla_net_diagnose_workspace_size().
+ */
+NNLA_API nnla_status nnla_net_lipschitz_workspace_size(const nnla_net *net, const nnla_net_spectral_opts *opts,
+                                                       size_t *bytes);
+
+/**
+ * @brief An upper bound L of the network's Lipschitz constant in the 2-norm, per sample:
+ *        ||f(x) - f(y)||_2 <= L ||x - y||_2 for every pair of inputs (inference form: BatchNorm
+ *        with its running statistics, dropout the identity).
+ *
+ * Every layer is linear (dense or conv2d with the identity activation, average and global average
+ * pooling, BatchNorm, flatten, dropout, the identity activation, add) or has a Lipschitz constant
+ * (an activation, fused or not: nnla_act_lipschitz(); max pooling: nnla_pool2d_lipschitz()). With
+ * opts->compose (the default), the bound of a node is taken over the linear maps that lead to it:
+ * the linear layers before it, back to the nearest nonlinear nodes or the input (its frontier F), form
+ * one linear map A_f from each frontier node f, and
+ *     L(node) = c_act sum over f in F of ||A_f||_2 L(f),   L(input) = 1,
+ * where c_act is the node's fused activation's constant (1 for a linear node), and for an activation
+ * layer or a max pooling L(node) = c L(source). Biases do not count. So a chain of linear layers gives
+ * the true norm of its product, not the product of its norms, a residual block x + K x without an
+ * activation gives ||I + K||, and an add of two nonlinear branches gives L(a) + L(b). With compose
+ * = 0 every linear layer is its own map (the layer-by-layer product bound, never smaller).
+ *
+ * Each ||A_f|| is exact (a values-only SVD of the explicit matrix, built by one product with A_f or
+ * its adjoint per unit vector) when A_f has at most opts->explicit_max_dim inputs and outputs;
+ * otherwise it is the power iteration's estimate sigma raised by its final residual r <= tol / 10 to
+ * sigma (1 + r), which bounds the singular value the iteration converged to (sigma sqrt(1 + r) would
+ * suffice); that this is the largest one is the power iteration's claim, not a certainty (see
+ * nnla_power_norm() and docs/spectral.md). The result is exact on a network of linear layers (up to
+ * rounding, or to r with the power iteration), and an upper bound otherwise.
+ * @param net         the network (only read).
+ * @param opts        options (NULL: the defaults).
+ * @param bound       receives L.
+ * @param node_bounds optional (may be NULL): nnla_net_num_layers() doubles, receives L(node) for every
+ *                    node whose bound was computed (the last layer, the nonlinear nodes and the
+ *                    linear nodes they read; every node when opts->compose == 0) and NaN for the others.
+ * @param info        optional (may be NULL): receives counts of what was done.
+ * @param work        workspace of nnla_net_lipschitz_workspace_size() bytes.
+ * @param work_size   its size in bytes.
+ * @return as nnla_net_diagnose() (::NNLA_ENOCONV when a power iteration reaches max_iter: raise it or
+ *         tol); on failure bound, node_bounds and info are untouched.
+ */
+NNLA_API nnla_status nnla_net_lipschitz(const nnla_net *net, const nnla_net_spectral_opts *opts, double *bound,
+                                        double *node_bounds, nnla_lipschitz_info *info, void *work,
+                                        size_t work_size);
+
+/* ------------------------------------------------------------------ networks: normalization in place */
+
+/**
+ * @brief A writable matrix view of a dense layer's weight (out x in) or a conv2d layer's weight
+ *        reshaped to O x (C/groups kh kw) (PyTorch's weight.reshape(O, -1)), inside the network's
+ *        parameter block; valid until the next structural edit.
+ * @param net   the network.
+ * @param layer the layer's index.
+ * @param w     receives the view (untouched on failure).
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EINVAL when layer is out of range or not a dense or
+ *         conv2d layer (a layer without a weight matrix).
+ */
+NNLA_API nnla_status nnla_net_weight_matrix(nnla_net *net, size_t layer, nnla_mat *w);
+
+/**
+ * @brief Workspace, in bytes, that serves nnla_net_spectral_normalize() (either method) and
+ *        nnla_net_spectral_clip() on every layer of the network: allocate it once for a training loop.
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EINVAL when the network has no dense or conv2d layer;
+ *         ::NNLA_EOVERFLOW.
+ */
+NNLA_API nnla_status nnla_net_spectral_workspace_size(const nnla_net *net, size_t *bytes);
+
+/**
+ * @brief Spectral normalization of one layer in place: W <- W / sigma_max(W) for the weight matrix
+ *        of nnla_net_weight_matrix() (nnla_spectral_normalize() on it; the bias is not changed).
+ *
+ * For a training loop that normalizes after every step (a projection, where
+ * torch.nn.utils.spectral_norm reparametrizes), keep one vector per layer: v of the layer's cols
+ * entries (nnla_net_weight_matrix()'s w.cols) and optionally u of its rows, and pass them with
+ * ::NNLA_NORM_POWER, opts->warm_start = 1 after the first call, and a few iterations (tol 0,
+ * max_iter 1 is PyTorch's one iteration per step). For a conv2d layer this bounds the reshaped
+ * kernel's norm by 1, not the convolution's operator norm, which can still reach sqrt(kh kw) for
+ * stride 1 (docs/spectral.md; nnla_conv2d_opnorm() gives the latter).
+ * @param net, layer  the network and the layer (dense or conv2d).
+ * @param method, opts, sigma, u, v, info  as nnla_spectral_normalize().
+ * @param work  workspace of nnla_net_spectral_workspace_size() bytes (or of
+ *              nnla_spectral_normalize_workspace_size() for this layer's matrix).
+ * @param work_size its size in bytes.
+ * @return as nnla_net_weight_matrix() and nnla_spectral_normalize(); on failure the weights are unchanged.
+ */
+NNLA_API nnla_status nnla_net_spectral_normalize(nnla_net *net, size_t layer, nnla_norm_method method,
+                                                 const nnla_power_opts *opts, double *sigma, double *u, double *v,
+                                                 nnla_power_info *info, void *work, size_t work_size);
+
+/**
+ * @brief Singular-value clipping of one layer in place: W <- U min(S, c) V^T for the weight matrix
+ *        of nnla_net_weight_matrix() (nnla_spectral_clip() on it). For a conv2d layer this clips the
+ *        reshaped kernel (see nnla_net_spectral_normalize()).
+ * @param net, layer  the network and the layer (dense or conv2d).
+ * @param c, clipped  as nnla_spectral_clip().
+ * @param work  workspace of nnla_net_spectral_workspace_size() bytes.
+ * @param work_size its size in bytes.
+ * @return as nnla_net_weight_matrix() and nnla_spectral_clip(); on failure the weights are unchanged.
+ */
+NNLA_API nnla_status nnla_net_spectral_clip(nnla_net *net, size_t layer, double c, size_t *clipped, void *work,
+                                            size_t work_size);
+
+/* ------------------------------------------------------------------ networks: closed-form refit */
+
+/** As the layer of nnla_net_refit(): the network's last dense layer. */
+#define NNLA_REFIT_LAST_DENSE ((size_t)-1)
+
+/**
+ * @brief Workspace, in bytes, for nnla_net_refit() of a layer on n samples.
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EDIM for n == 0; ::NNLA_EINVAL when the layer is out of
+ *         range or not dense (or the network has no dense layer); ::NNLA_EOVERFLOW.
+ */
+NNLA_API nnla_status nnla_net_refit_workspace_size(const nnla_net *net, size_t layer, size_t n, size_t *bytes);
+
+/**
+ * @brief Transfer learning in closed form: refit a dense layer on the features the frozen network
+ *        computes, and write the new W and b into it.
+ *
+ * F (n x d) is the output of the layer's source for the n samples of x: the network is run from layer
+ * 0 to that source with nnla_net_run() (in chunks of samples; F = x itself when the source is the
+ * network's input); then nnla_ridge_refit(F, T, lambda) gives W, b minimizing
+ * ||F W^T + 1 b^T - T||_F^2 + lambda ||W||_F^2 (b only when the layer has a bias; it is not
+ * penalized), which are written into the layer with nnla_net_set_param(). The targets T are those of
+ * the layer's output before its fused activation (logits for a classifier). Layers after it are not
+ * run and not changed.
+ * @param net    the network; only the layer's weight and bias change.
+ * @param layer  a dense layer's index, or ::NNLA_REFIT_LAST_DENSE.
+ * @param x      inputs, n x (the input's channels * height * width), one flattened NCHW sample per row.
+ * @param t      targets, n x (the layer's out features).
+ * @param lambda the ridge penalty, finite and >= 0.
+ * @param rank   optional (may be NULL): as nnla_ridge_refit().
+ * @param work   workspace of nnla_net_refit_workspace_size() bytes.
+ * @param work_size its size in bytes.
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EDIM, ::NNLA_ELD for bad views; ::NNLA_EINVAL (bad layer,
+ *         bad lambda); ::NNLA_ESHAPE (x's columns, t's shape); ::NNLA_EWORKSPACE; ::NNLA_EALIAS (x, t
+ *         or rank overlapping the workspace or the network's parameters); ::NNLA_ENONFINITE (x or t,
+ *         or features that overflow); ::NNLA_EOVERFLOW; ::NNLA_ENOCONV (the SVD). On failure the
+ *         network and rank are unchanged.
+ */
+NNLA_API nnla_status nnla_net_refit(nnla_net *net, size_t layer, nnla_cmat x, nnla_cmat t, double lambda,
+                                    size_t *rank, void *work, size_t work_size);
 
 NNLA_EXTERN_C_END
 

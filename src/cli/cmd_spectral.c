@@ -9,6 +9,7 @@
 
 const char cli_help_inspect[] =
     "usage: nnla inspect W.npy [--rank-tol T] [--spectrum] [--circular H,W]\n"
+    "                  [--input-size H,W [--stride S|SH,SW] [--padding P|PH,PW|T,L,B,R]]\n"
     "\n"
     "Spectral figures of a weight, from one SVD (values only), one per line as 'name: value':\n"
     "  shape, matrix (the m x n matrix used), sigma_max (= ||W||_2), sigma_min, condition_number\n"
@@ -16,9 +17,8 @@ const char cli_help_inspect[] =
     "  effective_rank (exp of the entropy of p_i = s_i / sum s_j), stable_rank (||W||_F^2 / ||W||_2^2),\n"
     "  frobenius.\n"
     "W is a matrix (2-D, e.g. a dense weight out x in) or a convolution kernel O x C x KH x KW\n"
-    "(PyTorch's layout), whose figures are those of the reshaped O x (C KH KW) matrix. The operator\n"
-    "norm of that convolution is at most sqrt(KH KW) times the reshaped sigma_max, on any input size,\n"
-    "with zero or circular padding and any stride.\n"
+    "(PyTorch's layout), whose figures are those of the reshaped O x (C KH KW) matrix. That is not the\n"
+    "convolution's operator norm, which can be up to sqrt(KH KW) times larger: --input-size gives it.\n"
     "\n"
     "options:\n"
     "  --rank-tol T     absolute tolerance of the rank (default: sigma_max * max(m, n) * eps, as\n"
@@ -27,10 +27,14 @@ const char cli_help_inspect[] =
     "  --circular H,W   (4-D only) also the exact singular values of the convolution with stride 1 and\n"
     "                   circular padding on H x W inputs: circular_operator_norm, circular_sigma_min\n"
     "                   (and with --spectrum, circular_spectrum: all H W min(O, C) values)\n"
-    "  -h, --help       show this help\n"
-    "\n"
-    "The operator norm on an input size with zero padding and a stride (--input-size) is not\n"
-    "available yet: it needs the convolution's adjoint, which the conv module does not have yet.\n";
+    "  --input-size H,W (4-D only) also the operator norm of the convolution (zero padding, the stride\n"
+    "                   below, no bias) as a linear map on C x H x W inputs, by power iteration on the\n"
+    "                   convolution and its adjoint to a relative residual of 1e-10: input_size,\n"
+    "                   output_size, operator_norm, operator_norm_iterations, operator_norm_residual\n"
+    "  --stride S|SH,SW (with --input-size) the stride (default 1)\n"
+    "  --padding P|PH,PW|T,L,B,R  (with --input-size) zero padding: P on every side, PH above and below\n"
+    "                   and PW left and right, or top, left, bottom, right as ONNX's pads (default 0)\n"
+    "  -h, --help       show this help\n";
 
 const char cli_help_specnorm[] =
     "usage: nnla specnorm W.npy [--power [--tol T] [--max-iter N] [--seed S]] [--out WN.npy]\n"
@@ -139,20 +143,99 @@ static void print_values(const char *name, const double *s, size_t n)
     printf("\n");
 }
 
+/*
+ * --padding P | PH,PW | T,L,B,R into pad[4] = {top, bottom, left, right}, as `nnla conv2d` reads it:
+ * P on every side; PH above and below and PW left and right; or top, left, bottom, right (ONNX's
+ * `pads`). CLI_CONTINUE or a usage error.
+ */
+static int opt_padding4(const cli_command *cmd, const cli_opt *opt, size_t pad[4])
+{
+    size_t v[4], n = 0;
+    const char *s = opt->value;
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma != NULL ? (size_t)(comma - s) : strlen(s);
+        char field[32];
+        if (n == 4 || len == 0 || len >= sizeof field) goto bad;
+        memcpy(field, s, len);
+        field[len] = '\0';
+        if (!cli_parse_size(field, &v[n])) goto bad;
+        n++;
+        if (comma == NULL) break;
+        s = comma + 1;
+    }
+    if (n == 1) {
+        pad[0] = pad[1] = pad[2] = pad[3] = v[0];
+    } else if (n == 2) {
+        pad[0] = pad[1] = v[0];
+        pad[2] = pad[3] = v[1];
+    } else if (n == 4) {
+        pad[0] = v[0];
+        pad[2] = v[1];
+        pad[1] = v[2];
+        pad[3] = v[3];
+    } else {
+        goto bad;
+    }
+    return CLI_CONTINUE;
+bad:
+    return cli_usage_error(cmd, "%s '%s': expected P, PH,PW or T,L,B,R (top, left, bottom, right) with non-negative "
+                                "integers",
+                           opt->name, opt->value);
+}
+
+/* The operator norm of the convolution with kernel a (O x C x KH x KW) on an input size, printed. */
+static int print_opnorm(const cli_command *cmd, const nnla_array *a, const nnla_conv2d_desc *d, size_t h, size_t w)
+{
+    size_t oh, ow, bytes;
+    nnla_status st = nnla_conv2d_output_size(d, h, w, &oh, &ow); /* checked by the caller */
+    if (st == NNLA_OK) st = nnla_conv2d_opnorm_workspace_size(d, h, w, &bytes);
+    if (st != NNLA_OK) return lib_fail(cmd, "--input-size", st);
+    void *work = malloc(bytes);
+    if (work == NULL) {
+        cli_error(cmd, "out of memory for the operator norm on %zu x %zu inputs", h, w);
+        return CLI_EXIT_FAIL;
+    }
+    nnla_power_opts po = nnla_power_opts_default();
+    po.tol = 1e-9; /* stops at a relative residual of 1e-10 */
+    po.max_iter = 1000000;
+    double sigma = 0.0;
+    nnla_power_info info = {0, 0.0, 0.0, 0};
+    st = nnla_conv2d_opnorm(d, a->data, h, w, &po, &sigma, NULL, NULL, &info, work, bytes);
+    free(work);
+    if (st != NNLA_OK && st != NNLA_ENOCONV) return lib_fail(cmd, "operator norm", st);
+    printf("input_size: %zu x %zu\n", h, w);
+    printf("output_size: %zu x %zu\n", oh, ow);
+    printf("operator_norm: %.17g\n", sigma);
+    printf("operator_norm_iterations: %zu\n", info.iterations);
+    printf("operator_norm_residual: %.17g\n", info.residual);
+    if (st == NNLA_ENOCONV) {
+        cli_error(cmd, "the power iteration did not reach a residual of %g in %zu iterations: operator_norm is its "
+                       "last estimate (a lower bound)",
+                  po.tol / 10, info.iterations);
+        return CLI_EXIT_FAIL;
+    }
+    return CLI_EXIT_OK;
+}
+
 int cli_cmd_inspect(const cli_command *cmd, int argc, char **argv)
 {
-    cli_opt opts[] = {{"--rank-tol", 1, 0, NULL}, {"--spectrum", 0, 0, NULL}, {"--circular", 1, 0, NULL}};
-    /* --input-size H,W (with --stride, --padding) belongs here once the convolution has an adjoint:
-     * the operator norm by nnla_power_norm on the convolution and its adjoint. */
+    cli_opt opts[] = {{"--rank-tol", 1, 0, NULL},   {"--spectrum", 0, 0, NULL}, {"--circular", 1, 0, NULL},
+                      {"--input-size", 1, 0, NULL}, {"--stride", 1, 0, NULL},   {"--padding", 1, 0, NULL}};
     const char *pos[1];
     size_t npos;
-    int rc = cli_parse(cmd, argc, argv, opts, 3, pos, 1, 1, &npos);
+    int rc = cli_parse(cmd, argc, argv, opts, 6, pos, 1, 1, &npos);
     if (rc != CLI_CONTINUE) return rc;
     double rank_tol = NNLA_RANK_TOL_DEFAULT;
     if (opts[0].given && (!parse_real(opts[0].value, &rank_tol) || rank_tol < 0))
         return cli_usage_error(cmd, "--rank-tol '%s': expected a decimal number >= 0", opts[0].value);
-    size_t ch = 0, cw = 0;
+    size_t ch = 0, cw = 0, ih = 0, iw = 0, sth = 1, stw = 1, pad[4] = {0, 0, 0, 0};
     if (opts[2].given && (rc = cli_opt_pair(cmd, &opts[2], &ch, &cw, 1)) != CLI_CONTINUE) return rc;
+    if ((opts[4].given || opts[5].given) && !opts[3].given)
+        return cli_usage_error(cmd, "--stride and --padding go with --input-size");
+    if (opts[3].given && (rc = cli_opt_pair(cmd, &opts[3], &ih, &iw, 1)) != CLI_CONTINUE) return rc;
+    if (opts[4].given && (rc = cli_opt_pair(cmd, &opts[4], &sth, &stw, 1)) != CLI_CONTINUE) return rc;
+    if (opts[5].given && (rc = opt_padding4(cmd, &opts[5], pad)) != CLI_CONTINUE) return rc;
 
     nnla_array a = {0};
     nnla_cmat W;
@@ -165,9 +248,31 @@ int cli_cmd_inspect(const cli_command *cmd, int argc, char **argv)
     double *spec = NULL, *cs = NULL;
     void *work = NULL;
     nnla_conv2d_desc cd = nnla_conv2d_desc_make(1, 1, 1, 1);
-    if (opts[2].given && a.ndim != 4) {
-        cli_error(cmd, "--circular applies to a 4-D conv kernel; W is %zu-D", a.ndim);
+    if ((opts[2].given || opts[3].given) && a.ndim != 4) {
+        cli_error(cmd, "%s applies to a 4-D conv kernel; W is %zu-D", opts[2].given ? "--circular" : "--input-size",
+                  a.ndim);
         goto done;
+    }
+    nnla_conv2d_desc od = nnla_conv2d_desc_make(1, 1, 1, 1);
+    if (opts[3].given) { /* the geometry is checked before anything is printed */
+        od = nnla_conv2d_desc_make(a.shape[1], a.shape[0], a.shape[2], a.shape[3]);
+        od.stride_h = sth;
+        od.stride_w = stw;
+        od.pad_top = pad[0];
+        od.pad_bottom = pad[1];
+        od.pad_left = pad[2];
+        od.pad_right = pad[3];
+        size_t oh, ow;
+        nnla_status gs = nnla_conv2d_output_size(&od, ih, iw, &oh, &ow);
+        if (gs == NNLA_ESHAPE) {
+            cli_error(cmd, "--input-size %zu,%zu: the %zu x %zu kernel is larger than the padded input", ih, iw,
+                      a.shape[2], a.shape[3]);
+            goto done;
+        }
+        if (gs != NNLA_OK) {
+            lib_fail(cmd, "--input-size", gs);
+            goto done;
+        }
     }
     nnla_status st = nnla_spectral_diagnose_workspace_size(W.rows, W.cols, &bytes);
     if (st == NNLA_OK && opts[2].given) {
@@ -221,6 +326,11 @@ int cli_cmd_inspect(const cli_command *cmd, int argc, char **argv)
         printf("circular_operator_norm: %.17g\n", cs[0]);
         printf("circular_sigma_min: %.17g\n", cs[ccount - 1]);
         if (opts[1].given) print_values("circular_spectrum", cs, ccount);
+    }
+    if (opts[3].given) {
+        fflush(stdout);
+        rc = print_opnorm(cmd, &a, &od, ih, iw);
+        goto done;
     }
     rc = CLI_EXIT_OK;
 done:

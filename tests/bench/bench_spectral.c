@@ -4,7 +4,11 @@
  *   nnla-bench spectral [n]      power iteration to tol 1e-6 vs the values-only SVD (speedup_vs_svd)
  *                                on an n x n matrix (default 1024) of two kinds; a block of two as
  *                                one GEMM vs two GEMVs; circular-convolution singular values
- *                                vs the SVD of the explicit matrix, and on 64 -> 64, 3x3, 32x32.
+ *                                vs the SVD of the explicit matrix, and on 64 -> 64, 3x3, 32x32;
+ *                                the operator norm of a zero-padded convolution on an input size
+ *                                (nnla_conv2d_opnorm, tol 1e-6) vs the SVD of its explicit matrix on
+ *                                8 -> 8, 3x3, 16x16 (speedup_vs_explicit_svd), and on 64 -> 64, 3x3,
+ *                                32x32 (time and iterations).
  *   nnla-bench power-sweep       not a timing: how often the power iteration's convergence claim is
  *                                off by more than tol on nearly degenerate spectra (the figures of
  *                                docs/spectral.md), next to single-vector power iteration.
@@ -271,6 +275,133 @@ static int bench_conv_sv(size_t ch, size_t k, size_t hw, int with_explicit)
     return rc;
 }
 
+/* ------------------------------------------------------------------ conv operator norm vs explicit SVD */
+
+typedef struct opn_case {
+    nnla_conv2d_desc d;
+    const double *w;
+    size_t hw;
+    double tol;
+    void *work;
+    size_t work_size;
+    double sigma;
+    nnla_power_info info;
+    nnla_status st;
+    nnla_cmat explicit_m;
+    double *s_explicit;
+    void *sw;
+    size_t sw_size;
+    nnla_status st_explicit;
+} opn_case;
+
+static void run_opnorm(void *p)
+{
+    opn_case *c = p;
+    nnla_power_opts o = nnla_power_opts_default(); /* tol 1e-6 (c->tol): stops at a residual of tol / 10 */
+    o.tol = c->tol;
+    o.max_iter = 100000;
+    c->st = nnla_conv2d_opnorm(&c->d, c->w, c->hw, c->hw, &o, &c->sigma, NULL, NULL, &c->info, c->work, c->work_size);
+}
+
+static void run_opnorm_explicit(void *p)
+{
+    opn_case *c = p;
+    nnla_mat none = nnla_mat_view(NULL, 0, 0, 0);
+    c->st_explicit = nnla_svd(NNLA_SVD_VALUES, c->explicit_m, c->s_explicit, none, none, c->sw, c->sw_size, NULL);
+}
+
+/* The operator norm of a ch -> ch, k x k convolution with padding k/2 ("same") on hw x hw inputs,
+ * by nnla_conv2d_opnorm (power iteration to tol 1e-6, cold start), against the values-only SVD of its
+ * explicit (ch hw hw) x (ch hw hw) matrix when with_explicit; without it, against the circular
+ * singular values on the padded torus (an upper bound) for scale. */
+static int bench_conv_opnorm(size_t ch, size_t k, size_t hw, int with_explicit)
+{
+    size_t nw = ch * ch * k * k, dim = ch * hw * hw;
+    double *w = alloc_doubles(nw);
+    unsigned long long seed = 13;
+    for (size_t i = 0; i < nw; i++) w[i] = bench_urand(&seed) / (double)(ch * k);
+    opn_case c;
+    memset(&c, 0, sizeof c);
+    c.d = nnla_conv2d_desc_make(ch, ch, k, k);
+    c.d.pad_top = c.d.pad_bottom = c.d.pad_left = c.d.pad_right = k / 2;
+    c.w = w;
+    c.hw = hw;
+    c.tol = 1e-6;
+    if (nnla_conv2d_opnorm_workspace_size(&c.d, hw, hw, &c.work_size) != NNLA_OK) return 1;
+    c.work = alloc_bytes(c.work_size);
+    int rc = 0;
+    if (with_explicit) {
+        double *m = calloc(dim * dim, sizeof *m);
+        if (!m) return 1;
+        long p = (long)(k / 2);
+        for (size_t o = 0; o < ch; o++)
+            for (size_t py = 0; py < hw; py++)
+                for (size_t px = 0; px < hw; px++)
+                    for (size_t ci = 0; ci < ch; ci++)
+                        for (size_t i = 0; i < k; i++)
+                            for (size_t j = 0; j < k; j++) {
+                                long iy = (long)(py + i) - p, ix = (long)(px + j) - p;
+                                if (iy < 0 || ix < 0 || iy >= (long)hw || ix >= (long)hw) continue;
+                                m[((o * hw + py) * hw + px) * dim + (ci * hw + (size_t)iy) * hw + (size_t)ix] =
+                                    w[((o * ch + ci) * k + i) * k + j];
+                            }
+        c.explicit_m = nnla_cmat_view(m, dim, dim, dim);
+        c.s_explicit = alloc_doubles(dim);
+        if (nnla_svd_workspace_size(NNLA_SVD_VALUES, dim, dim, &c.sw_size) != NNLA_OK) return 1;
+        c.sw = alloc_bytes(c.sw_size);
+        int reps = bench_reps(3);
+        double tp, te;
+        bench_compare(run_opnorm, &c, run_opnorm_explicit, &c, 1, reps, &tp, &te);
+        double rel = fabs(c.sigma - c.s_explicit[0]) / c.s_explicit[0];
+        if (c.st != NNLA_OK || c.st_explicit != NNLA_OK || rel > 1e-6) {
+            fprintf(stderr, "nnla-bench spectral: conv opnorm %zu ch %zux%zu: differs from the explicit SVD by %.3g\n",
+                    ch, hw, hw, rel);
+            rc = 1;
+        }
+        printf("BENCH conv_opnorm_%zuch_k%zu_%zux%zu median_s=%.6g speedup_vs_explicit_svd=%.1f explicit_svd_s=%.6g "
+               "explicit_dim=%zu iterations=%zu residual=%.2g rel_err=%.2g reps=%d\n",
+               ch, k, hw, hw, tp, te / tp, te, dim, c.info.iterations, c.info.residual, rel, reps);
+        free(m);
+        free(c.s_explicit);
+        free(c.sw);
+    } else {
+        int reps = bench_reps(3);
+        double tp = bench_time(run_opnorm, &c, 0, reps);
+        if (c.st != NNLA_OK) rc = 1;
+        /* a looser tolerance: how many iterations, and how far from the tight value */
+        double tight = c.sigma;
+        size_t it_tight = c.info.iterations;
+        double res_tight = c.info.residual;
+        c.tol = 1e-3;
+        double tl = bench_time(run_opnorm, &c, 0, reps);
+        if (c.st != NNLA_OK) rc = 1;
+        printf("BENCH conv_opnorm_%zuch_k%zu_%zux%zu_tol1e-3 median_s=%.6g iterations=%zu residual=%.2g "
+               "rel_diff_vs_tol1e-6=%.2g reps=%d\n",
+               ch, k, hw, hw, tl, c.info.iterations, c.info.residual, fabs(c.sigma - tight) / tight, reps);
+        c.sigma = tight;
+        c.info.iterations = it_tight;
+        c.info.residual = res_tight;
+        /* for scale: the circular values on the padded torus bound it from above */
+        size_t n = hw + 2 * (k / 2), cb;
+        double *s = alloc_doubles(n * n * ch), circ = NAN;
+        if (nnla_conv2d_circular_sv_workspace_size(&c.d, n, n, &cb) == NNLA_OK) {
+            void *cw = alloc_bytes(cb);
+            if (nnla_conv2d_circular_sv(&c.d, w, n, n, NNLA_CONV_SV_SORTED, s, cw, cb) == NNLA_OK) circ = s[0];
+            free(cw);
+        }
+        free(s);
+        printf("BENCH conv_opnorm_%zuch_k%zu_%zux%zu median_s=%.6g iterations=%zu residual=%.2g sigma=%.10g "
+               "circular_%zux%zu_sigma_max=%.10g per_iteration_ms=%.3g reps=%d "
+               "(explicit matrix %zu x %zu: not built)\n",
+               ch, k, hw, hw, tp, c.info.iterations, c.info.residual, c.sigma, n, n, circ,
+               1e3 * tp / (double)(c.info.iterations + 1), reps, dim, dim);
+    }
+    fflush(stdout);
+    free(c.work);
+    free(w);
+    return rc;
+}
+
 int bench_cmd_spectral(int argc, char **argv)
 {
     size_t n = 1024;
@@ -281,6 +412,8 @@ int bench_cmd_spectral(int argc, char **argv)
     bench_block_product(n);
     rc |= bench_conv_sv(16, 3, 8, 1);
     rc |= bench_conv_sv(64, 3, 32, 0);
+    rc |= bench_conv_opnorm(8, 3, 16, 1);
+    rc |= bench_conv_opnorm(64, 3, 32, 0);
     return rc;
 }
 

@@ -173,9 +173,72 @@ def test_inspect():
     for bad in ["-1", "abc", "inf", "1e", " 1"]:
         run("inspect", path("m.npy"), "--rank-tol", bad, expect=2)
     run("inspect", path("k4.npy"), "--circular", "0,4", expect=2)
-    run("inspect", path("k4.npy"), "--input-size", "8,8", expect=2)  # not available yet: an unknown option
+    # --input-size: bad combinations
+    run("inspect", path("m.npy"), "--input-size", "8,8", expect=1)
+    run("inspect", path("k4.npy"), "--stride", "2", expect=2)
+    run("inspect", path("k4.npy"), "--padding", "1", expect=2)
+    run("inspect", path("k4.npy"), "--input-size", "0,4", expect=2)
+    run("inspect", path("k4.npy"), "--input-size", "8,8", "--stride", "0", expect=2)
+    for bad in ["1,2,3", "a", "1,,2", "-1"]:
+        run("inspect", path("k4.npy"), "--input-size", "8,8", "--padding", bad, expect=2)
+    r = run("inspect", path("k4.npy"), "--input-size", "2,5", expect=1)
+    check(b"larger than the padded input" in r.stderr and r.stdout == b"",
+          "kernel > padded input: %r, stdout %r" % (r.stderr, r.stdout))
     run("inspect", path("missing.npy"), expect=1)
     run("inspect", expect=2)
+
+
+def conv_explicit(w, h, wd, stride, pads):
+    """The explicit matrix of a zero-padded, strided convolution (cross-correlation, no bias) on
+    C x h x wd inputs: pads = (top, left, bottom, right), one column per unit input."""
+    o, c, kh, kw = w.shape
+    top, left, bottom, right = pads
+    oh = (h + top + bottom - kh) // stride[0] + 1
+    ow = (wd + left + right - kw) // stride[1] + 1
+    m = np.zeros((o * oh * ow, c * h * wd))
+    for col in range(c * h * wd):
+        x = np.zeros((c, h + top + bottom, wd + left + right))
+        cc, rest = divmod(col, h * wd)
+        x[cc, top + rest // wd, left + rest % wd] = 1.0
+        for oo in range(o):
+            for p in range(oh):
+                for q in range(ow):
+                    win = x[:, p * stride[0]:p * stride[0] + kh, q * stride[1]:q * stride[1] + kw]
+                    m[(oo * oh + p) * ow + q, col] = np.sum(win * w[oo])
+    return m, oh, ow
+
+
+def test_inspect_input_size():
+    """The operator norm of a convolution on an input size, against the explicit matrix's 2-norm."""
+    cases = [((1, 1, 3, 3), "ones", (8, 8), None, "1", (1, 1), (1, 1, 1, 1)),
+             ((1, 1, 3, 3), "ones", (6, 6), None, None, (1, 1), (0, 0, 0, 0)),
+             ((2, 3, 3, 3), "rand", (6, 5), "2", "1,0,2,1", (2, 2), (1, 0, 2, 1)),
+             ((3, 2, 2, 3), "rand", (5, 7), "1,2", "1,2", (1, 2), (1, 2, 1, 2)),
+             ((4, 4, 1, 1), "rand", (3, 3), None, None, (1, 1), (0, 0, 0, 0))]
+    for shape, kind, (h, wd), stride, padding, st, pads in cases:
+        w = np.ones(shape) if kind == "ones" else RNG.standard_normal(shape)
+        src = save("op_%d%d%d%d.npy" % shape, w)
+        args = ["inspect", src, "--input-size", "%d,%d" % (h, wd)]
+        if stride:
+            args += ["--stride", stride]
+        if padding:
+            args += ["--padding", padding]
+        f = fields(run(*args))
+        m, oh, ow = conv_explicit(w, h, wd, st, pads)
+        want = np.linalg.norm(m, 2)
+        near(float(f["operator_norm"]), want, 1e-9 * want, "operator norm of %s on %dx%d" % (shape, h, wd))
+        check(f["input_size"] == "%d x %d" % (h, wd) and f["output_size"] == "%d x %d" % (oh, ow),
+              "sizes: %s, %s" % (f["input_size"], f["output_size"]))
+        check(float(f["operator_norm_residual"]) <= 1e-10, "residual %s" % f["operator_norm_residual"])
+        # the reshaped kernel's figures are still printed, and bound the operator norm from above by
+        # sqrt(KH KW) for stride 1
+        s = float(f["sigma_max"])
+        near(s, np.linalg.norm(w.reshape(shape[0], -1), 2), 64 * EPS * s, "reshaped sigma_max")
+        if st == (1, 1):
+            check(want <= math.sqrt(shape[2] * shape[3]) * s * (1 + 1e-12), "sqrt(KH KW) bound")
+        if kind == "ones" and padding == "1":
+            a = 1 + 2 * math.cos(math.pi / (h + 1))
+            near(float(f["operator_norm"]), a * a, 1e-9 * 9, "3x3 ones with padding 1: (1 + 2 cos(pi / (n + 1)))^2")
 
 
 # ------------------------------------------------------------------ specnorm
@@ -314,7 +377,8 @@ def main():
     NNLA, WORK, group = sys.argv[1], sys.argv[2], sys.argv[3]
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
-    {"inspect": test_inspect, "specnorm": test_specnorm, "init": test_init}[group]()
+    {"inspect": lambda: (test_inspect(), test_inspect_input_size()), "specnorm": test_specnorm,
+     "init": test_init}[group]()
     if FAILURES:
         print("%d failure(s) in cli_%s" % (len(FAILURES), group))
         return 1
