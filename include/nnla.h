@@ -21,5 +21,6 @@
 #include "nnla/net.h"
 #include "nnla/npy.h"
 #include "nnla/rng.h"
+#include "nnla/lowrank.h"
 
 #endif /* NNLA_H */
