@@ -22,5 +22,6 @@
 #include "nnla/npy.h"
 #include "nnla/rng.h"
 #include "nnla/lowrank.h"
+#include "nnla/pca.h"
 
 #endif /* NNLA_H */
