@@ -46,5 +46,6 @@ int bench_cmd_gemm(int argc, char **argv);
 int bench_cmd_dense(int argc, char **argv);
 int bench_cmd_conv(int argc, char **argv);
 int bench_cmd_copy(int argc, char **argv);
+int bench_cmd_lowrank(int argc, char **argv);
 
 #endif /* NNLA_BENCH_H */

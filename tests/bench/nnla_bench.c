@@ -22,6 +22,7 @@ static const struct {
     {"dense", bench_cmd_dense, "dense forward vs raw cblas_dgemm / cblas_dgemv"},
     {"conv", bench_cmd_conv, "conv2d forward vs the im2col GEMMs, its own GEMM calls, direct loops"},
     {"copy", bench_cmd_copy, "glibc memcpy vs a plain loop, 1-64 KiB (why nnla copies with a loop)"},
+    {"lowrank", bench_cmd_lowrank, "randomized SVD (k 32, p 10, q 2) vs full thin SVD, 1024x1024, 4096x1024"},
 };
 
 static void usage(FILE *f)
@@ -30,8 +31,8 @@ static void usage(FILE *f)
                "Prints one 'BENCH <case> median_s=... speedup_vs_<baseline>=...' line per case.\n"
                "Environment: NNLA_BENCH_REPS overrides the number of timed runs.\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-6s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "  all    every command above\n");
+        fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "  all     every command above\n");
 }
 
 int main(int argc, char **argv)
