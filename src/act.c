@@ -24,58 +24,49 @@
 
 /* ------------------------------------------------------------------ descriptors */
 
-static const char *const act_names[NNLA_ACT_KIND_COUNT] = {
-    "identity", "sigmoid", "tanh", "relu",     "leaky_relu", "elu",
-    "gelu",     "silu",    "softplus", "softmax", "log_softmax",
+/* Everything per kind comes from NNLA_ACT_LIST (act.h): names, parameter names, defaults, rules. */
+static const nnla_act_info act_table[NNLA_ACT_KIND_COUNT] = {
+#define ACT_INFO_(e, v, name, pname, def, rule, rowwise) [v] = {#name, pname, def, NNLA_ACT_PARAM_##rule, rowwise},
+    NNLA_ACT_LIST(ACT_INFO_)
+#undef ACT_INFO_
 };
 
 static int kind_valid(nnla_act_kind kind) { return (unsigned)kind < (unsigned)NNLA_ACT_KIND_COUNT; }
 
 /* Whether the kind takes a parameter. */
-static int kind_has_param(nnla_act_kind kind)
+static int kind_has_param(nnla_act_kind kind) { return act_table[kind].rule != NNLA_ACT_PARAM_NONE; }
+
+nnla_status nnla_act_info_get(nnla_act_kind kind, nnla_act_info *info)
 {
-    return kind == NNLA_ACT_SIGMOID || kind == NNLA_ACT_LEAKY_RELU || kind == NNLA_ACT_ELU ||
-           kind == NNLA_ACT_SOFTPLUS;
+    if (info == NULL) return NNLA_ENULL;
+    if (!kind_valid(kind)) return NNLA_EINVAL;
+    *info = act_table[kind];
+    return NNLA_OK;
 }
 
 nnla_act nnla_act_default(nnla_act_kind kind)
 {
     nnla_act a;
     a.kind = kind_valid(kind) ? kind : NNLA_ACT_IDENTITY;
-    switch (a.kind) {
-    case NNLA_ACT_SIGMOID:
-    case NNLA_ACT_SOFTPLUS:
-    case NNLA_ACT_ELU: a.param = 1.0; break;
-    case NNLA_ACT_LEAKY_RELU: a.param = 0.01; break;
-    default: a.param = 0.0; break;
-    }
+    a.param = act_table[a.kind].param_default;
     return a;
 }
 
 nnla_status nnla_act_check(nnla_act act)
 {
     if (!kind_valid(act.kind)) return NNLA_EINVAL;
-    if (!kind_has_param(act.kind)) return NNLA_OK;
-    if (!isfinite(act.param)) return NNLA_EINVAL;
-    switch (act.kind) {
-    case NNLA_ACT_SIGMOID:
-    case NNLA_ACT_SOFTPLUS:
-        if (!(act.param > 0.0)) return NNLA_EINVAL;
-        break;
-    case NNLA_ACT_ELU:
-        if (!(act.param >= 0.0)) return NNLA_EINVAL;
-        break;
-    default: break;
+    switch (act_table[act.kind].rule) {
+    case NNLA_ACT_PARAM_NONE: return NNLA_OK;
+    case NNLA_ACT_PARAM_FINITE: return isfinite(act.param) ? NNLA_OK : NNLA_EINVAL;
+    case NNLA_ACT_PARAM_POSITIVE: return isfinite(act.param) && act.param > 0.0 ? NNLA_OK : NNLA_EINVAL;
+    case NNLA_ACT_PARAM_NONNEG: return isfinite(act.param) && act.param >= 0.0 ? NNLA_OK : NNLA_EINVAL;
     }
-    return NNLA_OK;
+    return NNLA_EINVAL;
 }
 
-int nnla_act_is_rowwise(nnla_act_kind kind)
-{
-    return kind == NNLA_ACT_SOFTMAX || kind == NNLA_ACT_LOG_SOFTMAX;
-}
+int nnla_act_is_rowwise(nnla_act_kind kind) { return kind_valid(kind) && act_table[kind].rowwise; }
 
-const char *nnla_act_name(nnla_act_kind kind) { return kind_valid(kind) ? act_names[kind] : NULL; }
+const char *nnla_act_name(nnla_act_kind kind) { return kind_valid(kind) ? act_table[kind].name : NULL; }
 
 /* ------------------------------------------------------------------ parsing */
 
@@ -83,8 +74,8 @@ static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
 /*
  * Parse a decimal number strictly and independently of the locale: the whole text must be
- * [+-]digits[.digits][(e|E)[+-]digits] (at least one mantissa digit; no blanks, hex, inf or
- * nan). The decimal point is removed by rewriting the number as "<sign><digits>e<exponent>",
+ * [+-]MANTISSA[(e|E)[+-]digits], MANTISSA one of digits, digits.digits, digits. and .digits (at
+ * least one mantissa digit; no blanks, hex, inf or nan), as in C and Python. The decimal point is removed by rewriting the number as "<sign><digits>e<exponent>",
  * which strtod reads the same way in every locale; strtod then rounds correctly.
  */
 static int parse_number(const char *s, double *out)
@@ -152,7 +143,8 @@ nnla_status nnla_act_parse(const char *text, nnla_act *act)
     const char *colon = strchr(text, ':');
     size_t name_len = colon ? (size_t)(colon - text) : strlen(text);
     for (int k = 0; k < NNLA_ACT_KIND_COUNT; k++) {
-        if (strlen(act_names[k]) != name_len || memcmp(act_names[k], text, name_len) != 0) continue;
+        const char *name = act_table[k].name;
+        if (strlen(name) != name_len || memcmp(name, text, name_len) != 0) continue;
         nnla_act a = nnla_act_default((nnla_act_kind)k);
         if (colon) {
             if (!kind_has_param(a.kind)) return NNLA_EINVAL;
@@ -251,84 +243,110 @@ static inline double tanh_d(double x)
     return 4.0 * e * r * r;
 }
 
-/* ------------------------------------------------------------------ elementwise passes */
+/* ------------------------------------------------------------------ f and f' per kind */
+
+/* f_NAME(v, p) and d_NAME(v, p) for every elementwise kind of NNLA_ACT_LIST; p is the parameter.
+ * NaN in gives NaN out, in f and in f' (the comparisons are written so that NaN falls through). */
+static inline double f_identity(double v, double p) { (void)p; return v; }
+static inline double d_identity(double v, double p) { (void)p; return v == v ? 1.0 : v; }
+static inline double f_sigmoid(double v, double p) { return sigm(p * v); }
+static inline double d_sigmoid(double v, double p) { return p * sigm_d(p * v); }
+static inline double f_tanh(double v, double p) { (void)p; return tanh(v); }
+static inline double d_tanh(double v, double p) { (void)p; return tanh_d(v); }
+static inline double f_relu(double v, double p) { (void)p; return v < 0.0 ? 0.0 : v; }
+static inline double d_relu(double v, double p) { (void)p; return v > 0.0 ? 1.0 : (v <= 0.0 ? 0.0 : v); }
+static inline double f_leaky_relu(double v, double p) { return v > 0.0 ? v : p * v; }
+static inline double d_leaky_relu(double v, double p) { return v > 0.0 ? 1.0 : (v <= 0.0 ? p : v); }
+static inline double f_elu(double v, double p) { return v > 0.0 ? v : p * expm1(v); }
+static inline double d_elu(double v, double p) { return v > 0.0 ? 1.0 : p * exp(v); }
+static inline double f_gelu(double v, double p) { (void)p; return gelu(v); }
+static inline double d_gelu(double v, double p) { (void)p; return gelu_d(v); }
+static inline double f_silu(double v, double p) { (void)p; return silu(v); }
+static inline double d_silu(double v, double p) { (void)p; return silu_d(v); }
+static inline double f_softplus(double v, double p) { return softplus(v, p); }
+static inline double d_softplus(double v, double p) { return sigm(p * v); }
 
 /*
- * y[j] = f(x[j]) for j < n, the kind dispatched once. x and y may be the same array.
- * Each case is one tight loop.
+ * The switch over the elementwise kinds, generated from NNLA_ACT_LIST: ACT_SWITCH(LOOP) expands
+ * to one case per elementwise kind running LOOP(F, D) with F = f_NAME and D = d_NAME (row-wise
+ * kinds have no case). Each case is one tight loop the compiler vectorizes where it can.
  */
-#define EW_LOOP(EXPR)                                                                              \
-    do {                                                                                           \
-        for (size_t j = 0; j < n; j++) {                                                           \
-            double v = x[j];                                                                       \
-            y[j] = (EXPR);                                                                         \
-        }                                                                                          \
-    } while (0)
+#define ACT_CASE_0(e, name, LOOP)                                                                  \
+    case e: LOOP(f_##name, d_##name); break;
+#define ACT_CASE_1(e, name, LOOP)
+#define ACT_CASE_(e, v, name, pname, def, rule, rowwise) ACT_CASE_##rowwise(e, name, ACT_LOOP_)
+#define ACT_SWITCH(kind)                                                                           \
+    switch (kind) {                                                                                \
+        NNLA_ACT_LIST(ACT_CASE_)                                                                   \
+    default: break;                                                                                \
+    }
 
+/* y[j] = f(x[j]) for j < n; x and y may be the same array. */
 static void ew_forward(nnla_act_kind kind, double p, size_t n, const double *x, double *y)
 {
-    switch (kind) {
-    case NNLA_ACT_IDENTITY:
+    if (kind == NNLA_ACT_IDENTITY) {
         if (x != y) nnla__copy(y, x, n);
-        break;
-    case NNLA_ACT_SIGMOID: EW_LOOP(sigm(p * v)); break;
-    case NNLA_ACT_TANH: EW_LOOP(tanh(v)); break;
-    case NNLA_ACT_RELU: EW_LOOP(v < 0.0 ? 0.0 : v); break; /* NaN passes through */
-    case NNLA_ACT_LEAKY_RELU: EW_LOOP(v > 0.0 ? v : p * v); break;
-    case NNLA_ACT_ELU: EW_LOOP(v > 0.0 ? v : p * expm1(v)); break;
-    case NNLA_ACT_GELU: EW_LOOP(gelu(v)); break;
-    case NNLA_ACT_SILU: EW_LOOP(silu(v)); break;
-    case NNLA_ACT_SOFTPLUS: EW_LOOP(softplus(v, p)); break;
-    default: break; /* row-wise kinds never reach here */
+        return;
     }
+#define ACT_LOOP_(F, D)                                                                            \
+    for (size_t j = 0; j < n; j++) y[j] = F(x[j], p)
+    ACT_SWITCH(kind)
+#undef ACT_LOOP_
 }
 
 /* d[j] = f'(x[j]); NaN in x gives NaN in d. */
-static void ew_derivative(nnla_act_kind kind, double p, size_t n, const double *x, double *y)
+static void ew_derivative(nnla_act_kind kind, double p, size_t n, const double *x, double *d)
 {
-    switch (kind) {
-    case NNLA_ACT_IDENTITY: EW_LOOP(v == v ? 1.0 : v); break;
-    case NNLA_ACT_SIGMOID: EW_LOOP(p * sigm_d(p * v)); break;
-    case NNLA_ACT_TANH: EW_LOOP(tanh_d(v)); break;
-    case NNLA_ACT_RELU: EW_LOOP(v > 0.0 ? 1.0 : (v <= 0.0 ? 0.0 : v)); break;
-    case NNLA_ACT_LEAKY_RELU: EW_LOOP(v > 0.0 ? 1.0 : (v <= 0.0 ? p : v)); break;
-    case NNLA_ACT_ELU: EW_LOOP(v > 0.0 ? 1.0 : p * exp(v)); break;
-    case NNLA_ACT_GELU: EW_LOOP(gelu_d(v)); break;
-    case NNLA_ACT_SILU: EW_LOOP(silu_d(v)); break;
-    case NNLA_ACT_SOFTPLUS: EW_LOOP(sigm(p * v)); break;
-    default: break;
-    }
+#define ACT_LOOP_(F, D)                                                                            \
+    for (size_t j = 0; j < n; j++) d[j] = D(x[j], p)
+    ACT_SWITCH(kind)
+#undef ACT_LOOP_
 }
 
-#undef EW_LOOP
-
 /* dx[j] = dy[j] f'(x[j]): x, dy and dx may coincide. */
-#define BW_LOOP(EXPR)                                                                              \
-    do {                                                                                           \
-        for (size_t j = 0; j < n; j++) {                                                           \
-            double v = x[j];                                                                       \
-            dx[j] = dy[j] * (EXPR);                                                                \
-        }                                                                                          \
-    } while (0)
-
 static void ew_backward(nnla_act_kind kind, double p, size_t n, const double *x, const double *dy,
                         double *dx)
 {
-    switch (kind) {
-    case NNLA_ACT_IDENTITY: BW_LOOP(v == v ? 1.0 : v); break;
-    case NNLA_ACT_SIGMOID: BW_LOOP(p * sigm_d(p * v)); break;
-    case NNLA_ACT_TANH: BW_LOOP(tanh_d(v)); break;
-    case NNLA_ACT_RELU: BW_LOOP(v > 0.0 ? 1.0 : (v <= 0.0 ? 0.0 : v)); break;
-    case NNLA_ACT_LEAKY_RELU: BW_LOOP(v > 0.0 ? 1.0 : (v <= 0.0 ? p : v)); break;
-    case NNLA_ACT_ELU: BW_LOOP(v > 0.0 ? 1.0 : p * exp(v)); break;
-    case NNLA_ACT_GELU: BW_LOOP(gelu_d(v)); break;
-    case NNLA_ACT_SILU: BW_LOOP(silu_d(v)); break;
-    case NNLA_ACT_SOFTPLUS: BW_LOOP(sigm(p * v)); break;
-    default: break;
-    }
+#define ACT_LOOP_(F, D)                                                                            \
+    for (size_t j = 0; j < n; j++) dx[j] = dy[j] * D(x[j], p)
+    ACT_SWITCH(kind)
+#undef ACT_LOOP_
 }
 
-#undef BW_LOOP
+/* dst[r][j] = f(src[r][j] + b) over rows, b = bias[r] (per_row) or bias[j]; bias may be NULL.
+ * Row-wise kinds only get the bias (their callers normalize over the right axis afterwards). */
+void nnla__act_bias_rows(nnla_act act, size_t rows, size_t n, const double *src, size_t lds, double *dst,
+                         size_t ldd, const double *bias, int per_row)
+{
+    const double p = act.param;
+    const nnla_act_kind kind = nnla_act_is_rowwise(act.kind) ? NNLA_ACT_IDENTITY : act.kind;
+    for (size_t r = 0; r < rows; r++) {
+        const double *s = src + r * lds;
+        double *o = dst + r * ldd;
+        if (bias == NULL) {
+            ew_forward(kind, p, n, s, o);
+        } else if (per_row) {
+            const double b = bias[r];
+#define ACT_LOOP_(F, D)                                                                            \
+    for (size_t j = 0; j < n; j++) o[j] = F(s[j] + b, p)
+            if (kind == NNLA_ACT_IDENTITY) {
+                for (size_t j = 0; j < n; j++) o[j] = s[j] + b;
+            } else {
+                ACT_SWITCH(kind)
+            }
+#undef ACT_LOOP_
+        } else {
+#define ACT_LOOP_(F, D)                                                                            \
+    for (size_t j = 0; j < n; j++) o[j] = F(s[j] + bias[j], p)
+            if (kind == NNLA_ACT_IDENTITY) {
+                for (size_t j = 0; j < n; j++) o[j] = s[j] + bias[j];
+            } else {
+                ACT_SWITCH(kind)
+            }
+#undef ACT_LOOP_
+        }
+    }
+}
 
 /* ------------------------------------------------------------------ row-wise kinds */
 
@@ -455,4 +473,159 @@ nnla_status nnla_act_backward(nnla_act act, nnla_cmat x, nnla_cmat y, nnla_cmat 
         }
     }
     return NNLA_OK;
+}
+
+/* ------------------------------------------------------------------ NCHW: over the channel axis */
+
+#define PIX_BLOCK 256 /* pixels normalized together: per-pixel max and sum live on the stack */
+
+/* softmax (log_sm 0) or log-softmax (1) over c channels of stride `plane`, for pixels [0, np). */
+static void channel_softmax(int log_sm, size_t c, size_t plane, size_t np, const double *x, double *y)
+{
+    double m[PIX_BLOCK], s[PIX_BLOCK];
+    for (size_t j = 0; j < np; j++) {
+        m[j] = -INFINITY;
+        s[j] = 0.0;
+    }
+    for (size_t k = 0; k < c; k++) {
+        const double *xk = x + k * plane;
+        for (size_t j = 0; j < np; j++)
+            if (xk[j] > m[j]) m[j] = xk[j]; /* NaN is skipped here and propagates through exp */
+    }
+    for (size_t j = 0; j < np; j++)
+        if (m[j] == -INFINITY) m[j] = 0.0;
+    for (size_t k = 0; k < c; k++) {
+        const double *xk = x + k * plane;
+        double *yk = y + k * plane;
+        if (log_sm) {
+            for (size_t j = 0; j < np; j++) s[j] += exp(xk[j] - m[j]);
+        } else {
+            for (size_t j = 0; j < np; j++) {
+                double e = exp(xk[j] - m[j]);
+                yk[j] = e;
+                s[j] += e;
+            }
+        }
+    }
+    if (log_sm) {
+        for (size_t j = 0; j < np; j++) s[j] = log(s[j]);
+        for (size_t k = 0; k < c; k++) {
+            const double *xk = x + k * plane;
+            double *yk = y + k * plane;
+            for (size_t j = 0; j < np; j++) yk[j] = (xk[j] - m[j]) - s[j];
+        }
+    } else {
+        for (size_t j = 0; j < np; j++) s[j] = 1.0 / s[j];
+        for (size_t k = 0; k < c; k++) {
+            double *yk = y + k * plane;
+            for (size_t j = 0; j < np; j++) yk[j] *= s[j];
+        }
+    }
+}
+
+/* The backward pass of channel_softmax() for pixels [0, np). */
+static void channel_softmax_backward(int log_sm, size_t c, size_t plane, size_t np, const double *y,
+                                     const double *dy, double *dx)
+{
+    double s[PIX_BLOCK];
+    for (size_t j = 0; j < np; j++) s[j] = 0.0;
+    for (size_t k = 0; k < c; k++) {
+        const double *yk = y + k * plane, *gk = dy + k * plane;
+        if (log_sm) {
+            for (size_t j = 0; j < np; j++) s[j] += gk[j];
+        } else {
+            for (size_t j = 0; j < np; j++) s[j] += gk[j] * yk[j];
+        }
+    }
+    for (size_t k = 0; k < c; k++) {
+        const double *yk = y + k * plane, *gk = dy + k * plane;
+        double *ok = dx + k * plane;
+        if (log_sm) {
+            for (size_t j = 0; j < np; j++) ok[j] = gk[j] - exp(yk[j]) * s[j];
+        } else {
+            for (size_t j = 0; j < np; j++) ok[j] = yk[j] * (gk[j] - s[j]);
+        }
+    }
+}
+
+/* Checks shared by the NCHW passes: sizes, the total count and its bytes. */
+static nnla_status nchw_check(nnla_act act, size_t batch, size_t channels, size_t plane, size_t *total)
+{
+    if (batch == 0 || channels == 0 || plane == 0) return NNLA_EDIM;
+    size_t t, bytes;
+    if (!nnla__mul(batch, channels, &t) || !nnla__mul(t, plane, &t) || !nnla__mul(t, sizeof(double), &bytes))
+        return NNLA_EOVERFLOW;
+    NNLA__TRY(nnla_act_check(act));
+    *total = t;
+    return NNLA_OK;
+}
+
+/* An output may be the input itself but must not partly overlap it. */
+static int bad_alias_vec(const double *out, const double *in, size_t n)
+{
+    return out != in && nnla__overlap(out, n * sizeof *out, in, n * sizeof *in);
+}
+
+nnla_status nnla_act_forward_nchw(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
+                                  double *y)
+{
+    if (x == NULL || y == NULL) return NNLA_ENULL;
+    size_t total;
+    NNLA__TRY(nchw_check(act, batch, channels, plane, &total));
+    if (bad_alias_vec(y, x, total)) return NNLA_EALIAS;
+    nnla__act_forward_nchw(act, batch, channels, plane, x, y);
+    return NNLA_OK;
+}
+
+void nnla__act_forward_nchw(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
+                            double *y)
+{
+    if (!nnla_act_is_rowwise(act.kind)) {
+        ew_forward(act.kind, act.param, batch * channels * plane, x, y);
+        return;
+    }
+    const int log_sm = act.kind == NNLA_ACT_LOG_SOFTMAX;
+    const size_t per = channels * plane;
+    for (size_t n = 0; n < batch; n++) {
+        if (plane == 1) { /* a flat sample: one row */
+            if (log_sm)
+                log_softmax_row(channels, x + n * per, y + n * per);
+            else
+                softmax_row(channels, x + n * per, y + n * per);
+            continue;
+        }
+        for (size_t p0 = 0; p0 < plane; p0 += PIX_BLOCK) {
+            size_t np = plane - p0 < PIX_BLOCK ? plane - p0 : PIX_BLOCK;
+            channel_softmax(log_sm, channels, plane, np, x + n * per + p0, y + n * per + p0);
+        }
+    }
+}
+
+nnla_status nnla_act_backward_nchw(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
+                                   const double *y, const double *dy, double *dx)
+{
+    if (x == NULL || y == NULL || dy == NULL || dx == NULL) return NNLA_ENULL;
+    size_t total;
+    NNLA__TRY(nchw_check(act, batch, channels, plane, &total));
+    if (bad_alias_vec(dx, x, total) || bad_alias_vec(dx, y, total) || bad_alias_vec(dx, dy, total))
+        return NNLA_EALIAS;
+    nnla__act_backward_nchw(act, batch, channels, plane, x, y, dy, dx);
+    return NNLA_OK;
+}
+
+void nnla__act_backward_nchw(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
+                             const double *y, const double *dy, double *dx)
+{
+    if (!nnla_act_is_rowwise(act.kind)) {
+        ew_backward(act.kind, act.param, batch * channels * plane, x, dy, dx);
+        return;
+    }
+    const int log_sm = act.kind == NNLA_ACT_LOG_SOFTMAX;
+    const size_t per = channels * plane;
+    for (size_t n = 0; n < batch; n++)
+        for (size_t p0 = 0; p0 < plane; p0 += PIX_BLOCK) {
+            size_t np = plane - p0 < PIX_BLOCK ? plane - p0 : PIX_BLOCK;
+            size_t off = n * per + p0;
+            channel_softmax_backward(log_sm, channels, plane, np, y + off, dy + off, dx + off);
+        }
 }

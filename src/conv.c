@@ -511,55 +511,23 @@ nnla_status nnla_col2im(const nnla_conv2d_desc *d, size_t in_h, size_t in_w, con
 /* ------------------------------------------------------------------ bias + activation */
 
 /*
- * dst = act(src + b) over `rows` rows of n entries (b per row, may be NULL); src may be
- * dst itself (same pointer and stride). Identity, ReLU and leaky ReLU are fused here; the
- * other elementwise kinds add the bias and call nnla_act_forward() on the hot block;
- * row-wise kinds only add the bias (the caller applies them over whole planes).
+ * dst = act(src + b) over `rows` rows (output channels) of n entries, b per row (may be NULL);
+ * src may be dst itself. Row-wise kinds (softmax) only get the bias here: planes_act() applies
+ * them over the channels of each pixel once a whole image is done.
  */
 static void bias_act(nnla_act act, const double *b, size_t rows, size_t n, const double *src, size_t lds,
                      double *dst, size_t ldd)
 {
-    const double a = act.param;
-    for (size_t r = 0; r < rows; r++) {
-        const double *s = src + r * lds;
-        double *o = dst + r * ldd;
-        const double bb = b != NULL ? b[r] : 0.0;
-        switch (act.kind) {
-        case NNLA_ACT_RELU:
-            for (size_t t = 0; t < n; t++) {
-                double v = s[t] + bb;
-                o[t] = v < 0.0 ? 0.0 : v; /* NaN passes through */
-            }
-            break;
-        case NNLA_ACT_LEAKY_RELU:
-            for (size_t t = 0; t < n; t++) {
-                double v = s[t] + bb;
-                o[t] = v > 0.0 ? v : a * v;
-            }
-            break;
-        default:
-            if (b != NULL) {
-                for (size_t t = 0; t < n; t++) o[t] = s[t] + bb;
-            } else if (o != s) {
-                nnla__copy(o, s, n);
-            }
-            break;
-        }
-    }
-    if (act.kind != NNLA_ACT_IDENTITY && act.kind != NNLA_ACT_RELU && act.kind != NNLA_ACT_LEAKY_RELU &&
-        !nnla_act_is_rowwise(act.kind)) {
-        nnla_mat v = nnla_mat_view(dst, rows, n, ldd);
-        /* The view and the activation were checked by the caller: this cannot fail. */
-        (void)nnla_act_forward(act, nnla_cmat_of(v), v);
-    }
+    if (b == NULL && act.kind == NNLA_ACT_IDENTITY && src == dst) return;
+    nnla__act_bias_rows(act, rows, n, src, lds, dst, ldd, b, 1);
 }
 
-/* Row-wise kinds: act over each of `rows` complete planes of p entries. */
+/* Row-wise kinds: softmax over the `rows` channels of each of the p pixels of one image (PyTorch's
+ * dim=1), in place. */
 static void planes_act(nnla_act act, size_t rows, size_t p, double *y)
 {
     if (!nnla_act_is_rowwise(act.kind)) return;
-    nnla_mat v = nnla_mat_view(y, rows, p, p);
-    (void)nnla_act_forward(act, nnla_cmat_of(v), v);
+    nnla__act_forward_nchw(act, 1, rows, p, y, y);
 }
 
 /* ------------------------------------------------------------------ forward */
@@ -597,8 +565,8 @@ static void forward_direct(const conv_geom *g, size_t batch, const double *x, co
                 group_gemm(g->mg, g->kg, w + q * g->mg * g->kg, g->kg, xg + c0, g->p, nc, 0.0, yg + c0, g->p);
                 bias_act(act, bg, g->mg, nc, yg + c0, g->p, yg + c0, g->p);
             }
-            planes_act(act, g->mg, g->p, yg);
         }
+        planes_act(act, g->m, g->p, y + n * g->m * g->p);
     }
 }
 
@@ -623,9 +591,9 @@ static void forward_multi(const conv_geom *g, const conv_plan *pl, size_t batch,
             for (size_t i = 0; i < ni; i++) {
                 double *yg = y + ((n0 + i) * g->m + q * g->mg) * p;
                 bias_act(act, bg, g->mg, p, ws->tmp + i * p, cols, yg, p);
-                planes_act(act, g->mg, p, yg);
             }
         }
+        for (size_t i = 0; i < ni; i++) planes_act(act, g->m, p, y + (n0 + i) * g->m * p);
     }
 }
 
@@ -673,9 +641,9 @@ static void forward_bands(const conv_geom *g, const conv_plan *pl, size_t batch,
                     group_gemm(g->mg, g->kg, wg, g->kg, ws->col, cols, cols, 0.0, yb, p);
                 }
                 bias_act(act, bias != NULL ? bias + q * g->mg : NULL, g->mg, cols, yb, p, yb, p);
-                if (oy1 == g->oh) planes_act(act, g->mg, p, y + (n * g->m + q * g->mg) * p);
             }
         }
+        planes_act(act, g->m, p, y + n * g->m * p);
     }
 }
 

@@ -2,9 +2,8 @@
  * Dense layers: Y = act(X W^T + b), one BLAS call and one pass over Y.
  *
  * One cblas_dgemm writes X W^T into Y (cblas_dgemv for a batch of one); then one pass over
- * Y, row by row while the row is in cache, adds the bias and applies the activation: ReLU
- * and leaky ReLU in the same loop as the bias, the other kinds (softmax and log-softmax
- * included, which are per row anyway) by nnla_act_forward() on the row.
+ * Y adds the bias and applies the activation in the same loop (nnla__act_bias_rows, shared with
+ * conv.c); softmax and log-softmax, per row, then run over Y.
  *
  * Copying the bias into Y first and accumulating the product onto it (beta = 1) would
  * save BLAS its clearing pass, but costs a pass of its own on one thread; as a memcpy it
@@ -14,34 +13,6 @@
 #include <cblas.h>
 
 #include "internal.h"
-
-/* y[i][j] = act(y[i][j] + b[j]) over the rows of y. */
-static void bias_act_rows(nnla_act act, const double *b, nnla_mat y)
-{
-    const size_t n = y.cols;
-    const double a = act.param;
-    for (size_t i = 0; i < y.rows; i++) {
-        double *r = y.data + i * y.ld;
-        if (act.kind == NNLA_ACT_RELU) {
-            for (size_t j = 0; j < n; j++) {
-                double v = r[j] + b[j];
-                r[j] = v < 0.0 ? 0.0 : v; /* NaN passes through */
-            }
-        } else if (act.kind == NNLA_ACT_LEAKY_RELU) {
-            for (size_t j = 0; j < n; j++) {
-                double v = r[j] + b[j];
-                r[j] = v > 0.0 ? v : a * v;
-            }
-        } else {
-            for (size_t j = 0; j < n; j++) r[j] += b[j];
-            if (act.kind != NNLA_ACT_IDENTITY) {
-                nnla_mat row = nnla_mat_view(r, 1, n, n);
-                /* The activation was checked by the caller: this cannot fail. */
-                (void)nnla_act_forward(act, nnla_cmat_of(row), row);
-            }
-        }
-    }
-}
 
 nnla_status nnla_dense_forward(nnla_cmat x, nnla_cmat w, const double *b, nnla_act act, nnla_mat y)
 {
@@ -65,9 +36,8 @@ nnla_status nnla_dense_forward(nnla_cmat x, nnla_cmat w, const double *b, nnla_a
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)out, (int)x.cols, 1.0, x.data,
                     (int)x.ld, w.data, (int)w.ld, 0.0, y.data, (int)y.ld);
     }
-    if (b != NULL) {
-        bias_act_rows(act, b, y);
-    } else if (act.kind != NNLA_ACT_IDENTITY) {
+    if (b != NULL) nnla__act_bias_rows(act, y.rows, y.cols, y.data, y.ld, y.data, y.ld, b, 0);
+    if (act.kind != NNLA_ACT_IDENTITY && (b == NULL || nnla_act_is_rowwise(act.kind))) {
         /* The arguments were checked above: this cannot fail. */
         (void)nnla_act_forward(act, yc, y);
     }

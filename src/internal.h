@@ -65,6 +65,21 @@ static inline void nnla__copy(double *dst, const double *src, size_t n)
     for (size_t i = 0; i < n; i++) dst[i] = src[i];
 }
 
+/*
+ * Activations for the other modules (act.c). nnla__act_bias_rows: dst[r][j] = f(src[r][j] + b)
+ * over `rows` rows of n entries, b = bias[r] when per_row (a conv's output channels) or bias[j]
+ * (a dense layer's outputs), no bias when NULL; src may be dst (same pointer and stride).
+ * Row-wise kinds (softmax) only get the bias: the caller normalizes over the right axis.
+ * nnla__act_forward_nchw / _backward_nchw: the unchecked bodies of the public NCHW passes.
+ * The activation must have passed nnla_act_check().
+ */
+void nnla__act_bias_rows(nnla_act act, size_t rows, size_t n, const double *src, size_t lds, double *dst,
+                         size_t ldd, const double *bias, int per_row);
+void nnla__act_forward_nchw(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
+                            double *y);
+void nnla__act_backward_nchw(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
+                             const double *y, const double *dy, double *dx);
+
 /* Whether the byte ranges [a, a+an) and [b, b+bn) overlap. */
 int nnla__overlap(const void *a, size_t an, const void *b, size_t bn);
 

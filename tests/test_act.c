@@ -433,6 +433,122 @@ static void test_in_place(void **state)
     }
 }
 
+/* nnla_act_info_get agrees with parse, check and default for every kind, and names its rule. */
+static void test_info(void **state)
+{
+    (void)state;
+    for (int k = 0; k < NNLA_ACT_KIND_COUNT; k++) {
+        nnla_act_info info;
+        assert_status(nnla_act_info_get((nnla_act_kind)k, &info), NNLA_OK);
+        assert_string_equal(info.name, nnla_act_name((nnla_act_kind)k));
+        assert_true(info.param_default == nnla_act_default((nnla_act_kind)k).param);
+        assert_int_equal(info.rowwise, nnla_act_is_rowwise((nnla_act_kind)k));
+        char text[64];
+        snprintf(text, sizeof text, "%s:1", info.name);
+        nnla_act a;
+        /* a parameter is accepted exactly by the kinds with a rule, and named by them */
+        assert_status(nnla_act_parse(text, &a), info.rule == NNLA_ACT_PARAM_NONE ? NNLA_EINVAL : NNLA_OK);
+        assert_int_equal(info.param_name[0] != '\0', info.rule != NNLA_ACT_PARAM_NONE);
+        /* the rule decides the boundary values */
+        nnla_act z = {(nnla_act_kind)k, 0.0}, m = {(nnla_act_kind)k, -1.0};
+        if (info.rule == NNLA_ACT_PARAM_POSITIVE) {
+            assert_status(nnla_act_check(z), NNLA_EINVAL);
+            assert_status(nnla_act_check(m), NNLA_EINVAL);
+        } else if (info.rule == NNLA_ACT_PARAM_NONNEG) {
+            assert_status(nnla_act_check(z), NNLA_OK);
+            assert_status(nnla_act_check(m), NNLA_EINVAL);
+        } else {
+            assert_status(nnla_act_check(m), NNLA_OK); /* FINITE, or NONE (parameter ignored) */
+        }
+    }
+    assert_string_equal(nnla_act_name(NNLA_ACT_SIGMOID), "sigmoid");
+    nnla_act_info info, before;
+    memset(&info, 0x5a, sizeof info);
+    before = info;
+    assert_status(nnla_act_info_get((nnla_act_kind)NNLA_ACT_KIND_COUNT, &info), NNLA_EINVAL);
+    assert_status(nnla_act_info_get((nnla_act_kind)-1, &info), NNLA_EINVAL);
+    assert_bytes_equal(&info, &before, sizeof info);
+    assert_status(nnla_act_info_get(NNLA_ACT_RELU, NULL), NNLA_ENULL);
+}
+
+/* Softmax over the channels of each pixel against a plain loop; elementwise kinds equal the matrix
+ * form; the backward pass against central differences of the forward. */
+static void test_nchw(void **state)
+{
+    (void)state;
+    nnla_test_rng rng = {21};
+    const size_t shapes[][3] = {{2, 3, 7}, {1, 5, 300}, {3, 1, 4}, {2, 4, 1}, {1, 2, 513}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        size_t nb = shapes[t][0], c = shapes[t][1], p = shapes[t][2], n = nb * c * p;
+        double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *r = malloc(n * sizeof *r);
+        double *dy = malloc(n * sizeof *dy), *dx = malloc(n * sizeof *dx), *z = malloc(n * sizeof *z);
+        assert_non_null(x);
+        assert_non_null(z);
+        nnla_test_fill(&rng, x, n, -5, 5);
+        nnla_test_fill(&rng, dy, n, -1, 1);
+        x[0] = 900.0; /* a large entry: the per-pixel maximum is subtracted */
+        for (int k = 0; k < NNLA_ACT_KIND_COUNT; k++) {
+            nnla_act a = nnla_act_default((nnla_act_kind)k);
+            assert_status(nnla_act_forward_nchw(a, nb, c, p, x, y), NNLA_OK);
+            if (nnla_act_is_rowwise(a.kind)) {
+                for (size_t b = 0; b < nb; b++)
+                    for (size_t i = 0; i < p; i++) {
+                        const double *v = x + b * c * p + i;
+                        double m = -INFINITY, s = 0;
+                        for (size_t j = 0; j < c; j++) m = v[j * p] > m ? v[j * p] : m;
+                        for (size_t j = 0; j < c; j++) s += exp(v[j * p] - m);
+                        for (size_t j = 0; j < c; j++)
+                            r[b * c * p + j * p + i] =
+                                a.kind == NNLA_ACT_SOFTMAX ? exp(v[j * p] - m) / s : (v[j * p] - m) - log(s);
+                    }
+                assert_vec_close(y, r, n, 8 * c * EPS, 8 * c * EPS);
+            } else {
+                assert_status(nnla_act_forward(a, nnla_cmat_view(x, 1, n, n), nnla_mat_view(r, 1, n, n)),
+                              NNLA_OK);
+                assert_memory_equal(y, r, n * sizeof *y);
+            }
+            /* in place gives the same bits */
+            memcpy(z, x, n * sizeof *z);
+            assert_status(nnla_act_forward_nchw(a, nb, c, p, z, z), NNLA_OK);
+            assert_memory_equal(z, y, n * sizeof *z);
+            /* backward: <dy, f(x + h e)> - <dy, f(x - h e)> over 2h, for a few coordinates */
+            assert_status(nnla_act_backward_nchw(a, nb, c, p, x, y, dy, dx), NNLA_OK);
+            for (int trial = 0; trial < 6; trial++) {
+                size_t i = (size_t)nnla_test_int(&rng, 1, n - 1);
+                const double h = 1e-6;
+                double xi = x[i], fp = 0, fm = 0;
+                x[i] = xi + h;
+                nnla_act_forward_nchw(a, nb, c, p, x, z);
+                for (size_t j = 0; j < n; j++) fp += dy[j] * z[j];
+                x[i] = xi - h;
+                nnla_act_forward_nchw(a, nb, c, p, x, z);
+                for (size_t j = 0; j < n; j++) fm += dy[j] * z[j];
+                x[i] = xi;
+                double fd = (fp - fm) / (2 * h);
+                if (a.kind == NNLA_ACT_RELU || a.kind == NNLA_ACT_LEAKY_RELU) {
+                    if (fabs(xi) < 2 * h) continue; /* the kink */
+                }
+                assert_true(fabs(fd - dx[i]) <= 1e-6 * (1 + fabs(fd)));
+            }
+        }
+        free(x), free(y), free(r), free(dy), free(dx), free(z);
+    }
+    /* bad input: statuses, output untouched */
+    double x[12] = {0}, y[12], y0[12];
+    for (int i = 0; i < 12; i++) y[i] = y0[i] = i;
+    nnla_act sm = nnla_act_default(NNLA_ACT_SOFTMAX);
+    assert_status(nnla_act_forward_nchw(sm, 0, 3, 4, x, y), NNLA_EDIM);
+    assert_status(nnla_act_forward_nchw(sm, 1, 0, 4, x, y), NNLA_EDIM);
+    assert_status(nnla_act_forward_nchw(sm, 1, 3, 0, x, y), NNLA_EDIM);
+    assert_status(nnla_act_forward_nchw(sm, 1, 3, 4, NULL, y), NNLA_ENULL);
+    assert_status(nnla_act_forward_nchw(sm, SIZE_MAX, 3, 4, x, y), NNLA_EOVERFLOW);
+    assert_status(nnla_act_forward_nchw((nnla_act){(nnla_act_kind)99, 0}, 1, 3, 4, x, y), NNLA_EINVAL);
+    assert_status(nnla_act_forward_nchw(sm, 1, 3, 3, y + 1, y), NNLA_EALIAS);
+    assert_status(nnla_act_backward_nchw(sm, 1, 3, 3, x, x, x, NULL), NNLA_ENULL);
+    assert_status(nnla_act_backward_nchw(sm, 1, 3, 3, x, y + 2, x, y), NNLA_EALIAS);
+    assert_bytes_equal(y, y0, sizeof y);
+}
+
 static void test_parse_and_names(void **state)
 {
     (void)state;
@@ -625,6 +741,7 @@ int main(void)
         cmocka_unit_test(test_in_place),         cmocka_unit_test(test_parse_and_names),
         cmocka_unit_test(test_identity_copy_placements),
         cmocka_unit_test(test_parse_locale),     cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_info),             cmocka_unit_test(test_nchw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -95,14 +95,23 @@ static void ref_col2im(const nnla_conv2d_desc *d, size_t h, size_t w, size_t oh,
 }
 
 /* The activation applied to reference pre-activations, one row per channel plane. */
-static void ref_act(nnla_act act, size_t planes, size_t p, double *y)
+/* The activation of [batch][channels][p] in place: softmax and log-softmax by a plain loop over the
+ * channels of each pixel (PyTorch's dim=1), the other kinds through nnla_act_forward (checked on
+ * their own in test_act.c). */
+static void ref_act(nnla_act act, size_t batch, size_t channels, size_t p, double *y)
 {
-    for (size_t i = 0; i < planes * p; i++) {
-        if (act.kind == NNLA_ACT_RELU) y[i] = y[i] < 0 ? 0.0 : y[i];
-        if (act.kind == NNLA_ACT_LEAKY_RELU) y[i] = y[i] > 0 ? y[i] : act.param * y[i];
+    if (nnla_act_is_rowwise(act.kind)) {
+        for (size_t n = 0; n < batch; n++)
+            for (size_t i = 0; i < p; i++) {
+                double *v = y + n * channels * p + i, m = -INFINITY, s = 0;
+                for (size_t c = 0; c < channels; c++) m = v[c * p] > m ? v[c * p] : m;
+                for (size_t c = 0; c < channels; c++) s += exp(v[c * p] - m);
+                for (size_t c = 0; c < channels; c++)
+                    v[c * p] = act.kind == NNLA_ACT_SOFTMAX ? exp(v[c * p] - m) / s : v[c * p] - m - log(s);
+            }
+        return;
     }
-    if (act.kind == NNLA_ACT_IDENTITY || act.kind == NNLA_ACT_RELU || act.kind == NNLA_ACT_LEAKY_RELU) return;
-    nnla_mat v = nnla_mat_view(y, planes, p, p);
+    nnla_mat v = nnla_mat_view(y, batch * channels, p, p);
     assert_status(nnla_act_forward(act, nnla_cmat_of(v), v), NNLA_OK);
 }
 
@@ -252,7 +261,7 @@ static int run_case(nnla_test_rng *r, const conv_case *c)
     assert_status(nnla_conv2d_forward(d, c->batch, c->h, c->w, x, w, c->bias ? b : NULL, c->act, y, work, ws),
                   NNLA_OK);
     ref_conv(d, c->batch, c->h, c->w, x, w, c->bias ? b : NULL, c->oh, c->ow, ref, sabs);
-    ref_act(c->act, c->batch * d->out_channels, p, ref);
+    ref_act(c->act, c->batch, d->out_channels, p, ref);
     /* each output is a dot product of K = cg*kh*kw terms: error <= ~K eps sum|x w| (the
      * activations here are at most 1.13-Lipschitz; softmax adds a few ulps) */
     double scale = 0.0;
@@ -356,7 +365,7 @@ static void test_kernel_row_split(void **state)
     }
 }
 
-/* The softmax of a convolution normalizes each output channel's plane. */
+/* The softmax of a convolution normalizes over the output channels of each pixel (dim=1). */
 static void test_softmax_planes(void **state)
 {
     (void)state;
@@ -372,14 +381,15 @@ static void test_softmax_planes(void **state)
     assert_status(
         nnla_conv2d_forward(&d, 2, h, w, x, wt, NULL, nnla_act_default(NNLA_ACT_SOFTMAX), y, work, ws),
         NNLA_OK);
-    for (size_t plane = 0; plane < 6; plane++) {
-        double s = 0;
+    for (size_t n = 0; n < 2; n++)
         for (size_t i = 0; i < p; i++) {
-            assert_true(y[plane * p + i] > 0);
-            s += y[plane * p + i];
+            double s = 0;
+            for (size_t c = 0; c < 3; c++) {
+                assert_true(y[(n * 3 + c) * p + i] > 0);
+                s += y[(n * 3 + c) * p + i];
+            }
+            assert_true(fabs(s - 1.0) <= 4 * 3 * EPS);
         }
-        assert_true(fabs(s - 1.0) <= 4 * p * EPS);
-    }
     free(work);
 }
 

@@ -135,8 +135,8 @@ static int section_iii(void)
     nnla_net *net = NULL;
     CHECK(nnla_net_create(2, 1, 1, &net));
     nnla_act sig = nnla_act_default(NNLA_ACT_SIGMOID);
-    nnla_status st = nnla_net_add_dense(net, 3, w1, b1, sig);
-    if (st == NNLA_OK) st = nnla_net_add_dense(net, 1, w2, b2, sig);
+    nnla_status st = nnla_net_add_dense(net, nnla_cmat_view(w1, 3, 2, 2), b1, sig);
+    if (st == NNLA_OK) st = nnla_net_add_dense(net, nnla_cmat_view(w2, 1, 3, 3), b2, sig);
     size_t ws = 0;
     if (st == NNLA_OK) st = nnla_net_workspace_size(net, 1, &ws);
     double work[256], y = 0;

@@ -110,8 +110,9 @@ NNLA_API nnla_status nnla_conv2d_workspace_min(const nnla_conv2d_desc *d, size_t
  * @param x      input [batch][in_channels][in_h][in_w].
  * @param w      weight [out_channels][in_channels/groups][kernel_h][kernel_w].
  * @param bias   [out_channels], or NULL.
- * @param act    activation; a row-wise kind (softmax) is applied over each
- *               output channel's out_h*out_w plane.
+ * @param act    activation; a row-wise kind (softmax, log-softmax) is applied over the
+ *               output channels of each pixel (PyTorch's dim=1), as a network's softmax layer
+ *               and nnla_act_forward_nchw() do.
  * @param y      output [batch][out_channels][out_h][out_w]; must not overlap the inputs.
  * @param work   workspace (may be NULL when work_size is 0), not overlapping the rest;
  *               any alignment.

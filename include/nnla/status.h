@@ -22,12 +22,14 @@
  * | ::NNLA_ENOTSYM | the matrix is not symmetric within the documented tolerance |
  * | ::NNLA_EOVERFLOW | a size overflows size_t or the 32-bit int of BLAS/LAPACK |
  * | ::NNLA_ENOMEM | memory allocation failed (only in functions documented to allocate) |
- * | ::NNLA_ENOCONV | the LAPACK algorithm failed to converge |
+ * | ::NNLA_ENOCONV | the algorithm did not converge (LAPACK, or an iteration cap reached) |
  * | ::NNLA_ELAPACK | LAPACK rejected an argument (an internal error) |
  * | ::NNLA_EUNSUPPORTED | the operation is not supported for these arguments |
  * | ::NNLA_EIO | an input/output operation failed |
  * | ::NNLA_EFORMAT | the data (e.g. a .npy file) is malformed |
  * | ::NNLA_EALIAS | an output overlaps an input where that is not allowed |
+ * | ::NNLA_EINTERNAL | a state the library should never reach (a bug: please report it) |
+ * | ::NNLA_ESTALE | a context made for another network, or before the network was edited |
  */
 #ifndef NNLA_STATUS_H
 #define NNLA_STATUS_H
@@ -53,12 +55,14 @@ NNLA_EXTERN_C_BEGIN
     X(NNLA_ENOTSYM, 8, "the matrix is not symmetric within the documented tolerance")              \
     X(NNLA_EOVERFLOW, 9, "a size overflows size_t or the 32-bit int of BLAS/LAPACK")               \
     X(NNLA_ENOMEM, 10, "memory allocation failed")                                                 \
-    X(NNLA_ENOCONV, 11, "the LAPACK algorithm failed to converge")                                 \
+    X(NNLA_ENOCONV, 11, "the algorithm did not converge (LAPACK, or an iteration cap)")            \
     X(NNLA_ELAPACK, 12, "LAPACK rejected an argument (internal error, please report)")             \
     X(NNLA_EUNSUPPORTED, 13, "the operation is not supported for these arguments")                 \
     X(NNLA_EIO, 14, "an input/output operation failed")                                            \
     X(NNLA_EFORMAT, 15, "the data is malformed")                                                   \
-    X(NNLA_EALIAS, 16, "an output overlaps an input where that is not allowed")
+    X(NNLA_EALIAS, 16, "an output overlaps an input where that is not allowed")                    \
+    X(NNLA_EINTERNAL, 17, "internal error: a state libnnla should never reach (please report)")     \
+    X(NNLA_ESTALE, 18, "the context belongs to another network, or the network changed since")
 
 /** Status code; ::NNLA_OK (0) means success. */
 typedef enum nnla_status {

@@ -32,7 +32,7 @@ const char cli_help_conv2d[] =
     "X is N x C x H x W (a 3-D X is one image C x H x W), W is OUT x C/G x KH x KW, b has OUT\n"
     "entries. Y is N x OUT x OH x OW (3-D for a 3-D X), with\n"
     "  OH = (H + 2 PH - DH (KH - 1) - 1) / SH + 1, and likewise OW.\n"
-    "softmax and log_softmax apply over each output channel's OH x OW plane.\n"
+    "softmax and log_softmax apply over the output channels of each pixel (dim=1).\n"
     "\n"
     "options:\n"
     "  --bias b.npy     bias, a 1-D array of OUT entries (default: none)\n"
@@ -49,8 +49,9 @@ const char cli_help_act[] =
     "usage: nnla act NAME[:PARAM] X.npy --out Y.npy\n"
     "\n"
     "Apply an activation function to an array of any rank (the shape is kept). Elementwise\n"
-    "functions act on every entry; softmax and log_softmax act row-wise over the last axis\n"
-    "(on the whole array when it is 1-D), as scipy.special.softmax(X, axis=-1).\n"
+    "functions act on every entry; softmax and log_softmax normalize over axis 1, the feature\n"
+    "or channel axis of a batch, as torch.softmax(X, dim=1) (for an N x C x H x W batch: over\n"
+    "the channels of each pixel; for N x F: over each row); a 1-D array is one sample.\n"
     "NAME is one of\n"
     "  " ACT_NAMES
     "with defaults sigmoid:1, leaky_relu:0.01, elu:1, softplus:1.\n"
@@ -283,10 +284,11 @@ int cli_cmd_act(const cli_command *cmd, int argc, char **argv)
     if (!cli_load(cmd, pos[1], "X", &x)) return CLI_EXIT_FAIL;
     rc = CLI_EXIT_FAIL;
     if (x.size > 0) {
-        /* Rows over the last axis (what the row-wise kinds need; the same for the others). */
-        size_t cols = x.ndim > 0 ? x.shape[x.ndim - 1] : 1, rows = x.size / cols;
-        nnla_status st = nnla_act_forward(act, nnla_cmat_view(x.data, rows, cols, cols),
-                                          nnla_mat_view(x.data, rows, cols, cols)); /* in place */
+        /* Axis 1 is the feature (channel) axis, as PyTorch's dim=1: [N][C][rest...]; a 1-D array is
+         * one sample of C features, a 0-d array one feature. */
+        size_t batch = x.ndim >= 2 ? x.shape[0] : 1, channels = x.ndim >= 2 ? x.shape[1] : x.size;
+        size_t plane = x.size / (batch * channels);
+        nnla_status st = nnla_act_forward_nchw(act, batch, channels, plane, x.data, x.data); /* in place */
         if (st != NNLA_OK) {
             cli_lib_error(cmd, "activation failed", st);
             goto done;

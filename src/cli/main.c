@@ -16,7 +16,7 @@ static const cli_command commands[] = {
     {"eigh", cli_cmd_eigh, "eigenvalues and eigenvectors of a symmetric matrix", cli_help_eigh},
     {"dense", cli_cmd_dense, "dense layer forward pass: act(X W^T + b)", cli_help_dense},
     {"conv2d", cli_cmd_conv2d, "2-D convolution of an NCHW batch (PyTorch layout)", cli_help_conv2d},
-    {"act", cli_cmd_act, "apply an activation function (softmax row-wise over the last axis)", cli_help_act},
+    {"act", cli_cmd_act, "apply an activation function (softmax over axis 1, as PyTorch's dim=1)", cli_help_act},
     {"pool", cli_cmd_pool, "max or average pooling of an NCHW batch", cli_help_pool},
 };
 #define NUM_COMMANDS (sizeof commands / sizeof commands[0])

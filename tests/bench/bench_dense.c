@@ -275,7 +275,7 @@ static nnla_status build_cnn(nnla_net **out)
     if (st == NNLA_OK) st = nnla_net_add_conv2d(net, &c2, w2, b2, relu);
     if (st == NNLA_OK) st = nnla_net_add_global_avgpool(net);
     if (st == NNLA_OK) st = nnla_net_add_flatten(net);
-    if (st == NNLA_OK) st = nnla_net_add_dense(net, 10, w3, b3, nnla_act_default(NNLA_ACT_IDENTITY));
+    if (st == NNLA_OK) st = nnla_net_add_dense(net, nnla_cmat_view(w3, 10, 16, 16), b3, nnla_act_default(NNLA_ACT_IDENTITY));
     if (st == NNLA_OK) st = nnla_net_add_act(net, nnla_act_default(NNLA_ACT_SOFTMAX));
     if (st != NNLA_OK) {
         nnla_net_free(net);

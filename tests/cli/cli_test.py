@@ -180,8 +180,9 @@ def act_ref(name, x):
             return x
         if x.ndim == 0:  # one entry: a row of one
             return act_ref(name, x.reshape(1)).reshape(())
-        z = x - np.max(x, axis=-1, keepdims=True)
-        lse = np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+        axis = 1 if x.ndim >= 2 else 0  # torch's dim=1; a 1-D array is one sample
+        z = x - np.max(x, axis=axis, keepdims=True)
+        lse = np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
         return np.exp(z - lse) if kind == "softmax" else z - lse
     raise ValueError(kind)
 
@@ -274,12 +275,10 @@ def test_conv2d():
     run("conv2d", save("cx3d.npy", x), save("cw3d.npy", w), "--act", "sigmoid:2", "--out", path("cy3d.npy"))
     close(np.load(path("cy3d.npy")), sigmoid(conv2d_ref(x[None], w, None, (1, 1), (0, 0), (1, 1), 1)[0], 2.0),
           1e-12, 1e-12, "conv2d 3-D X")
-    # softmax over each output channel's plane
+    # softmax over the output channels of each pixel (torch's dim=1)
     run("conv2d", path("cx0.npy"), path("cw0.npy"), "--act", "softmax", "--out", path("cysm.npy"))
     y = conv2d_ref(np.load(path("cx0.npy")), np.load(path("cw0.npy")), None, (1, 1), (0, 0), (1, 1), 1)
-    n, o, oh, ow = y.shape
-    close(np.load(path("cysm.npy")), act_ref("softmax", y.reshape(n, o, oh * ow)).reshape(y.shape),
-          1e-12, 1e-14, "conv2d softmax per plane")
+    close(np.load(path("cysm.npy")), act_ref("softmax", y), 1e-12, 1e-14, "conv2d softmax over channels")
     # mismatches and geometry errors
     r = run("conv2d", path("cx0.npy"), path("cw1.npy"), "--out", path("bad.npy"), expect=1)
     check(b"shapes do not match" in r.stderr, "conv2d: message for a channel mismatch")
@@ -311,12 +310,12 @@ def test_act():
         y = np.load(path("aext_y.npy"))
         check(np.all(np.isfinite(y)), "act %s: finite at +-1000" % act)
         close(y, act_ref(act, x), 1e-13, 1e-300, "act %s at +-1000" % act)
-    # float32, Fortran order, and a 3-D softmax over the last axis
+    # float32, Fortran order, and a 3-D softmax over axis 1
     x = np.asfortranarray(RNG.standard_normal((3, 4, 5)).astype(np.float32))
     run("act", "softmax", save("a32.npy", x), "--out", path("a32y.npy"))
     y = np.load(path("a32y.npy"))
     close(y, act_ref("softmax", x.astype(np.float64)), 1e-13, 1e-15, "act softmax float32 Fortran 3-D")
-    close(y.sum(axis=-1), np.ones((3, 4)), 0, 1e-14, "softmax rows sum to 1")
+    close(y.sum(axis=1), np.ones((3, 5)), 0, 1e-14, "softmax sums to 1 over axis 1")
     # bad names and parameters
     for bad in ("relux", "relu:2", "sigmoid:0", "sigmoid:x", "elu:-1", "softplus:", "", "leaky_relu:0.1:2"):
         r = run("act", bad, path("a32.npy"), "--out", path("abad.npy"), expect=2)
