@@ -99,8 +99,14 @@ int cli_cmd_dense(const cli_command *cmd, int argc, char **argv);
 int cli_cmd_conv2d(const cli_command *cmd, int argc, char **argv);
 int cli_cmd_act(const cli_command *cmd, int argc, char **argv);
 int cli_cmd_pool(const cli_command *cmd, int argc, char **argv);
+int cli_cmd_lowrank(const cli_command *cmd, int argc, char **argv);
+int cli_cmd_pca(const cli_command *cmd, int argc, char **argv);
+
+/* `nnla svd --randomized` (cmd_lowrank.c): rank K of A, outputs P_S (and P_U, P_Vt), options parsed here. */
+int cli_svd_randomized(const cli_command *cmd, nnla_cmat a, size_t rank, int values_only, const char *prefix,
+                       const cli_opt *oversample, const cli_opt *power_iters, const cli_opt *seed);
 
 extern const char cli_help_svd[], cli_help_eigh[], cli_help_dense[], cli_help_conv2d[], cli_help_act[],
-    cli_help_pool[];
+    cli_help_pool[], cli_help_lowrank[], cli_help_pca[];
 
 #endif /* NNLA_CLI_H */

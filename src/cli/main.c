@@ -18,6 +18,8 @@ static const cli_command commands[] = {
     {"conv2d", cli_cmd_conv2d, "2-D convolution of an NCHW batch (PyTorch layout)", cli_help_conv2d},
     {"act", cli_cmd_act, "apply an activation function (softmax over axis 1, as PyTorch's dim=1)", cli_help_act},
     {"pool", cli_cmd_pool, "max or average pooling of an NCHW batch", cli_help_pool},
+    {"lowrank", cli_cmd_lowrank, "best rank-k factors W ~ L R (rank, energy or tolerance), errors", cli_help_lowrank},
+    {"pca", cli_cmd_pca, "principal component analysis: components, variances, transformed data", cli_help_pca},
 };
 #define NUM_COMMANDS (sizeof commands / sizeof commands[0])
 
