@@ -32,5 +32,7 @@
 #if NNLA_HAVE_ONNX
 #include "nnla/onnx.h"
 #endif
+#include "nnla/lowrank.h"
+#include "nnla/pca.h"
 
 #endif /* NNLA_H */

@@ -202,4 +202,7 @@ static inline int nnla__ws_piece(size_t n, size_t *total)
 /* Take n bytes aligned to NNLA__ALIGN; NULL when the arena is too small. */
 void *nnla__arena_take(nnla__arena *a, size_t n);
 
+/* ||a||_F without overflow (lowrank.c: scaled by a power of two per row, LAPACK dlassq's merge). */
+double nnla__fro_norm(nnla_cmat a);
+
 #endif /* NNLA_INTERNAL_H */

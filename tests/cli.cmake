@@ -14,7 +14,7 @@ add_test(NAME cli_usage COMMAND nnla_cli no-such-command)
 set_tests_properties(cli_usage PROPERTIES WILL_FAIL TRUE)
 
 if(NNLA_TEST_HAVE_NUMPY)
-  foreach(group svd eigh dense conv2d act pool pipes errors outputs)
+  foreach(group svd eigh dense conv2d act pool pipes errors outputs lowrank pca)
     add_test(NAME cli_${group}
       COMMAND "${NNLA_TEST_PYTHON}" ${CMAKE_CURRENT_SOURCE_DIR}/cli/cli_test.py
               $<TARGET_FILE:nnla_cli> ${CMAKE_CURRENT_BINARY_DIR}/cli-work/${group} ${group})

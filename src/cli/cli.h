@@ -114,7 +114,7 @@ int cli_load(const cli_command *cmd, const char *path, const char *what, nnla_ar
  * cli_commit() renames them all; after a failed stage, cli_discard() removes the temporaries
  * written so far. Each function reports its own errors.
  */
-#define CLI_MAX_OUTPUTS 4
+#define CLI_MAX_OUTPUTS 8
 typedef struct cli_outputs {
     struct {
         char *target;     /* the path to replace (a symbolic link resolved) */
@@ -159,9 +159,15 @@ int cli_cmd_pool(const cli_command *cmd, int argc, char **argv);
 int cli_cmd_inspect(const cli_command *cmd, int argc, char **argv); extern const char cli_help_inspect[];
 int cli_cmd_specnorm(const cli_command *cmd, int argc, char **argv); extern const char cli_help_specnorm[];
 int cli_cmd_init(const cli_command *cmd, int argc, char **argv); extern const char cli_help_init[];
+int cli_cmd_lowrank(const cli_command *cmd, int argc, char **argv);
+int cli_cmd_pca(const cli_command *cmd, int argc, char **argv);
+
+/* `nnla svd --randomized` (cmd_lowrank.c): rank K of A, outputs P_S (and P_U, P_Vt), options parsed here. */
+int cli_svd_randomized(const cli_command *cmd, nnla_cmat a, size_t rank, int values_only, const char *prefix,
+                       const cli_opt *oversample, const cli_opt *power_iters, const cli_opt *seed);
 
 extern const char cli_help_svd[], cli_help_eigh[], cli_help_dense[], cli_help_conv2d[], cli_help_act[],
-    cli_help_pool[];
+    cli_help_pool[], cli_help_lowrank[], cli_help_pca[];
 
 #if NNLA_HAVE_ONNX /* cmd_onnx.c, built with the ONNX module */
 int cli_cmd_run(const cli_command *cmd, int argc, char **argv);

@@ -7,6 +7,7 @@
 
 const char cli_help_svd[] =
     "usage: nnla svd A.npy --out P [--values-only] [--rank K]\n"
+    "       nnla svd A.npy --out P --rank K --randomized [--oversample N] [--power-iters Q] [--seed S]\n"
     "\n"
     "Thin singular value decomposition A = U diag(S) Vt of a 2-D array A (m x n; k = min(m, n)),\n"
     "by LAPACK's dgesdd (dgesvd if dgesdd does not converge). Writes:\n"
@@ -21,6 +22,13 @@ const char cli_help_svd[] =
     "  --out P          prefix of the output files (required; not '-': several files)\n"
     "  --values-only    compute and write the singular values only (P_S.npy)\n"
     "  --rank K         keep the K leading triplets: U m x K, S K, Vt K x n (1 <= K <= k)\n"
+    "  --randomized     randomized SVD of rank K (Halko, Martinsson, Tropp 2011; needs --rank): a\n"
+    "                   Gaussian sketch, power iterations re-orthonormalized by QR, and the SVD of\n"
+    "                   the projected matrix; when K + N > k, N is reduced to k - K (a note says so)\n"
+    "  --oversample N   randomized: oversampling (default 10)\n"
+    "  --power-iters Q  randomized: power iterations (default 2)\n"
+    "  --seed S         randomized: seed of the test matrix (default 0; the same seed gives the\n"
+    "                   same result)\n"
     "  -h, --help       show this help\n";
 
 const char cli_help_eigh[] =
@@ -88,13 +96,18 @@ static int load_matrix(const cli_command *cmd, const char *path, nnla_array *a, 
 
 int cli_cmd_svd(const cli_command *cmd, int argc, char **argv)
 {
-    cli_opt opts[] = {{"--out", 1, 0, NULL}, {"--values-only", 0, 0, NULL}, {"--rank", 1, 0, NULL}};
+    cli_opt opts[] = {{"--out", 1, 0, NULL},        {"--values-only", 0, 0, NULL}, {"--rank", 1, 0, NULL},
+                      {"--randomized", 0, 0, NULL}, {"--oversample", 1, 0, NULL},  {"--power-iters", 1, 0, NULL},
+                      {"--seed", 1, 0, NULL}};
     const char *pos[1];
     size_t npos;
-    int rc = cli_parse(cmd, argc, argv, opts, 3, pos, 1, 1, &npos);
+    int rc = cli_parse(cmd, argc, argv, opts, 7, pos, 1, 1, &npos);
     if (rc != CLI_CONTINUE) return rc;
     if (!opts[0].given) return cli_usage_error(cmd, "--out P is required");
     if ((rc = check_prefix(cmd, opts[0].value, "P_U.npy, P_S.npy, P_Vt.npy")) != CLI_CONTINUE) return rc;
+    if (opts[3].given && !opts[2].given) return cli_usage_error(cmd, "--randomized needs --rank K");
+    if (!opts[3].given && (opts[4].given || opts[5].given || opts[6].given))
+        return cli_usage_error(cmd, "--oversample, --power-iters and --seed go with --randomized");
     int values_only = opts[1].given;
     size_t rank = 0;
     if (opts[2].given && (rc = cli_opt_size(cmd, &opts[2], &rank, 1)) != CLI_CONTINUE) return rc;
@@ -112,6 +125,11 @@ int cli_cmd_svd(const cli_command *cmd, int argc, char **argv)
         return CLI_EXIT_FAIL;
     }
     if (rank == 0) rank = k;
+    if (opts[3].given) {
+        rc = cli_svd_randomized(cmd, A, rank, values_only, opts[0].value, &opts[4], &opts[5], &opts[6]);
+        nnla_array_free(&a);
+        return rc;
+    }
 
     rc = CLI_EXIT_FAIL;
     double *s = malloc(k * sizeof *s);

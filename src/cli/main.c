@@ -26,6 +26,8 @@ static const cli_command commands[] = {
     {"run", cli_cmd_run, "run an ONNX model on a batch of samples (double precision)", cli_help_run},
     {"convert", cli_cmd_convert, "load an ONNX model and save it in float32 or float64", cli_help_convert},
 #endif
+    {"lowrank", cli_cmd_lowrank, "best rank-k factors W ~ L R (rank, energy or tolerance), errors", cli_help_lowrank},
+    {"pca", cli_cmd_pca, "principal component analysis: components, variances, transformed data", cli_help_pca},
 };
 #define NUM_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -58,5 +58,6 @@ int bench_cmd_optim(int argc, char **argv);
 int bench_cmd_gate(int argc, char **argv);
 int bench_cmd_train(int argc, char **argv);
 int bench_cmd_onnx(int argc, char **argv); /* bench_onnx.c, built with the ONNX module */
+int bench_cmd_lowrank(int argc, char **argv);
 
 #endif /* NNLA_BENCH_H */

@@ -27,6 +27,7 @@ static const struct {
     {"spectral", bench_cmd_spectral, "power-iteration norm vs values-only SVD (n = 1024); circular-conv singular values"},
     {"power-sweep", bench_cmd_power_sweep, "not timed: how often power iteration stops off by > tol (nearly degenerate)"},
     {"gate", bench_cmd_gate, "the BLAS gate's cost: gemm 8, 32, 96 with and without it, 1/2/8 threads"},
+    {"lowrank", bench_cmd_lowrank, "randomized SVD (k 32, p 10, q 2) vs full thin SVD, 1024x1024, 4096x1024"},
 #if NNLA_HAVE_ONNX
     {"onnx", bench_cmd_onnx, "ONNX load time (1.15 M parameters) and imported vs hand-built CNN, batch 64"},
 #endif

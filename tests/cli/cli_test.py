@@ -4,7 +4,7 @@
 Runs the built `nnla` program on small arrays and checks its outputs against NumPy references
 (decompositions by residuals, since singular and eigen vectors have free signs; layers against
 direct loops written here), and its exit codes and messages on bad input. GROUP is one of
-svd, eigh, dense, conv2d, act, pool, pipes, errors, outputs. Registered by tests/cli.cmake.
+svd, eigh, dense, conv2d, act, pool, pipes, errors, outputs, lowrank, pca. Registered by tests/cli.cmake.
 """
 import glob
 import io
@@ -566,6 +566,24 @@ def test_errors():
         (["pool", "max", good, "--kernel", "2,", "--out", path("e.npy")], b"--kernel"),
         (["pool", "max", good, "--kernel", ",2", "--out", path("e.npy")], b"--kernel"),
         (["act"], b"missing argument"),
+        (["lowrank", good, "--out", path("e")], b"exactly one of"),
+        (["lowrank", good, "--rank", "2", "--energy", "0.9", "--out", path("e")], b"exactly one of"),
+        (["lowrank", good, "--energy", "1.5", "--out", path("e")], b"--energy"),
+        (["lowrank", good, "--energy", "0", "--out", path("e")], b"--energy"),
+        (["lowrank", good, "--energy", "nan", "--out", path("e")], b"--energy"),
+        (["lowrank", good, "--tol", "-1", "--out", path("e")], b"--tol"),
+        (["lowrank", good, "--tol", "0.1x", "--out", path("e")], b"--tol"),
+        (["lowrank", good, "--tol", "0.1", "--norm", "inf", "--out", path("e")], b"--norm"),
+        (["lowrank", good, "--rank", "2", "--norm", "2", "--out", path("e")], b"--norm"),
+        (["lowrank", good, "--rank", "0", "--out", path("e")], b"--rank"),
+        (["lowrank", good, "--rank", "2", "--seed", "1", "--out", path("e")], b"--randomized"),
+        (["lowrank", good, "--rank", "2", "--randomized", "--oversample", "0", "--out", path("e")], b"--oversample"),
+        (["svd", good, "--randomized", "--out", path("e")], b"--rank"),
+        (["svd", good, "--rank", "1", "--power-iters", "2", "--out", path("e")], b"--randomized"),
+        (["pca", good, "--out", path("e")], b"exactly one of"),
+        (["pca", good, "--variance", "1", "--out", path("e")], b"--variance"),
+        (["pca", good, "--variance", "0.5", "--randomized", "--out", path("e")], b"--components"),
+        (["pca", good, "--components", "0", "--out", path("e")], b"--components"),
         ([], b"usage"),
     ]:
         r = run(*args, expect=2)
@@ -575,7 +593,7 @@ def test_errors():
 
     # help and version: exit 0 on stdout
     r = run("--help")
-    for cmd in (b"svd", b"eigh", b"dense", b"conv2d", b"act", b"pool"):
+    for cmd in (b"svd", b"eigh", b"dense", b"conv2d", b"act", b"pool", b"lowrank", b"pca"):
         check(cmd in r.stdout, "nnla --help lists %r" % cmd)
         r2 = run(cmd.decode(), "--help")
         check(r2.stdout.startswith(b"usage: nnla " + cmd), "nnla %s --help" % cmd.decode())
@@ -723,13 +741,167 @@ def test_outputs():
     check(not temporaries(), "concurrent writers: no temporary left")
 
 
+# ------------------------------------------------------------------ low rank, randomized SVD, PCA
+
+def read_report(r):
+    """The 'name: value' lines that nnla lowrank prints, as a dict of strings."""
+    out = {}
+    for line in r.stdout.decode().splitlines():
+        k, _, v = line.partition(": ")
+        out[k] = v
+    return out
+
+
+def test_lowrank():
+    # a 9 x 7 matrix with a known spectrum
+    u, _ = np.linalg.qr(RNG.standard_normal((9, 7)))
+    v, _ = np.linalg.qr(RNG.standard_normal((7, 7)))
+    sig = np.array([4.0, 2.0, 1.0, 0.5, 0.25, 0.125, 0.0625])
+    a = (u * sig) @ v.T
+    src = save("lr_a.npy", a)
+    m, n = a.shape
+    U, S, Vt = np.linalg.svd(a, full_matrices=False)
+    # several files: all or none, and never to standard output
+    r = run("lowrank", src, "--rank", "2", "--out", "-", expect=2)
+    check(b"standard output" in r.stderr, "lowrank --out -: says why")
+    os.makedirs(path("lrset_R.npy"), exist_ok=True)  # a directory in the way of the second file
+    run("lowrank", src, "--rank", "2", "--out", path("lrset"), expect=1)
+    check(not os.path.exists(path("lrset_L.npy")), "lowrank: no P_L.npy when P_R.npy cannot be written")
+    cases = [(["--rank", 3], 3), (["--energy", "0.99"], None), (["--energy", "1"], 7), (["--tol", "0.1"], None),
+             (["--tol", "0.1", "--norm", "2"], 4), (["--tol", "0"], 7), (["--energy", "0.999", "--max-rank", 2], 2)]
+    for i, (args, want_k) in enumerate(cases):
+        prefix = path("lr%d" % i)
+        r = run("lowrank", src, *args, "--out", prefix, "--product")
+        rep = read_report(r)
+        k = int(rep.get("rank", "0"))
+        # the reference k from the definitions, on NumPy's spectrum
+        total = np.sum(S ** 2)
+        tails = np.array([np.sum(S[j:] ** 2) for j in range(1, 8)] + [0.0])
+        if args[0] == "--energy" and len(args) == 2:
+            want_k = 1 + int(np.argmax(tails <= (1 - float(args[1])) * total + 1e-15 * total))
+        if args[0] == "--tol" and len(args) == 2 and args[1] != "0":
+            want_k = 1 + int(np.argmax(np.sqrt(tails) <= float(args[1]) * np.sqrt(total) * (1 + 1e-12)))
+        check(k == want_k, "lowrank %s: rank %d, want %d" % (" ".join(map(str, args)), k, want_k))
+        l, rr, ak = (np.load(prefix + "_%s.npy" % x) for x in ("L", "R", "Ak"))
+        if not check(l.shape == (m, k) and rr.shape == (k, n) and ak.shape == (m, n), "lowrank %d: shapes" % i):
+            continue
+        best = (U[:, :k] * S[:k]) @ Vt[:k]
+        close(l @ rr, best, 0, 20 * EPS * S[0], "lowrank %d: L R is the best rank-k approximation" % i)
+        close(ak, l @ rr, 0, 20 * EPS * S[0], "lowrank %d: P_Ak.npy = L R" % i)
+        close(l.T @ l, np.diag(S[:k]), 0, 20 * EPS * S[0], "lowrank %d: L^T L = S_k" % i)
+        close(rr @ rr.T, np.diag(S[:k]), 0, 20 * EPS * S[0], "lowrank %d: R R^T = S_k" % i)
+        e_fro = np.linalg.norm(a - ak)
+        e_two = np.linalg.norm(a - ak, 2) if k < 7 else 0.0
+        close(np.float64(rep["err_fro"]), np.float64(e_fro), 0, 20 * EPS * S[0], "lowrank %d: err_fro" % i)
+        close(np.float64(rep["err_2"]), np.float64(e_two), 0, 20 * EPS * S[0], "lowrank %d: err_2" % i)
+        close(np.float64(rep["err_fro_rel"]), np.float64(e_fro / np.linalg.norm(a)), 0, 20 * EPS, "lowrank %d: err_fro_rel" % i)
+        check(int(rep["params_before"]) == m * n and int(rep["params_after"]) == k * (m + n),
+              "lowrank %d: parameter counts" % i)
+        check(rep["exact"] == "yes" and rep["rule_met"] == ("no" if "--max-rank" in args else "yes"),
+              "lowrank %d: exact / rule_met" % i)
+    # randomized: the same factors' product for a full sketch; a rank-2 sketch close to the best
+    r = run("lowrank", src, "--rank", 2, "--randomized", "--oversample", 3, "--power-iters", 2, "--seed", 5,
+            "--out", path("lrr"))
+    rep = read_report(r)
+    l, rr = np.load(path("lrr_L.npy")), np.load(path("lrr_R.npy"))
+    close(l @ rr, (U[:, :2] * S[:2]) @ Vt[:2], 0, 1e-6, "lowrank --randomized: close to the best rank 2")
+    close(np.float64(rep["err_fro"]), np.float64(np.linalg.norm(a - l @ rr)), 0, 100 * EPS * S[0], "lowrank --randomized: err_fro")
+    check(rep["exact"] == "no" and float(rep["err_2"]) <= S[2] * (1 + 1e-12), "lowrank --randomized: report")
+    # float32 Fortran input, and the shapes of a wide matrix
+    run("lowrank", save("lr_f32.npy", np.asfortranarray(a.T.astype(np.float32))), "--rank", 2, "--out", path("lrf"))
+    check(np.load(path("lrf_L.npy")).shape == (7, 2) and np.load(path("lrf_R.npy")).shape == (2, 9),
+          "lowrank float32 wide: shapes")
+    # failures (exit 1): a rank above min(m, n), NaN
+    r = run("lowrank", src, "--rank", 8, "--out", path("lrbad"), expect=1)
+    check(b"exceeds" in r.stderr, "lowrank --rank 8: message")
+    r = run("lowrank", save("lr_nan.npy", np.array([[1.0, np.nan], [0.0, 1.0]])), "--rank", 1, "--out", path("lrbad"),
+            expect=1)
+    check(b"NaN" in r.stderr and not os.path.exists(path("lrbad_L.npy")), "lowrank NaN: message, no output")
+
+    # nnla svd --randomized: the exact SVD when the sketch covers everything; close otherwise
+    b = RNG.standard_normal((30, 20)) @ np.diag(0.7 ** np.arange(20))
+    src = save("rsvd_b.npy", b)
+    Ub, Sb, Vb = np.linalg.svd(b, full_matrices=False)
+    r = run("svd", src, "--rank", 5, "--randomized", "--oversample", 100, "--out", path("rs_full"))
+    check(b"oversampling reduced to 15" in r.stderr, "svd --randomized: clamping note")
+    us, ss, vs = (np.load(path("rs_full_%s.npy" % x)) for x in ("U", "S", "Vt"))
+    close(ss, Sb[:5], 0, 100 * EPS * Sb[0], "svd --randomized (full sketch): values")
+    close((us * ss) @ vs, (Ub[:, :5] * Sb[:5]) @ Vb[:5], 0, 100 * EPS * Sb[0], "svd --randomized (full sketch)")
+    for seed in (0, 1):
+        run("svd", src, "--rank", 4, "--randomized", "--seed", seed, "--out", path("rs%d" % seed))
+    us, ss, vs = (np.load(path("rs0_%s.npy" % x)) for x in ("U", "S", "Vt"))
+    check(us.shape == (30, 4) and ss.shape == (4,) and vs.shape == (4, 20), "svd --randomized: shapes")
+    close(ss, Sb[:4], 1e-6, 0, "svd --randomized: values")
+    check(np.linalg.norm(b - (us * ss) @ vs, 2) <= 1.1 * Sb[4], "svd --randomized: error <= 1.1 s_5")
+    close(us.T @ us, np.eye(4), 0, 100 * EPS, "svd --randomized: U^T U = I")
+    run("svd", src, "--rank", 4, "--randomized", "--out", path("rs0b"))  # default seed 0: the same bits
+    check(np.array_equal(np.load(path("rs0b_U.npy")), us), "svd --randomized: same seed, same result")
+    run("svd", src, "--rank", 4, "--randomized", "--values-only", "--out", path("rsv"))
+    close(np.load(path("rsv_S.npy")), ss, 0, 100 * EPS * Sb[0], "svd --randomized --values-only")
+    check(not os.path.exists(path("rsv_U.npy")), "svd --randomized --values-only wrote U")
+    run("svd", src, "--rank", 21, "--randomized", "--out", path("rsbad"), expect=1)
+
+
+def pca_reference(x, k):
+    """NumPy PCA with scikit-learn 1.2's conventions (n - 1; u-based svd_flip)."""
+    mean = x.mean(axis=0)
+    u, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+    idx = np.argmax(np.abs(u), axis=0)
+    signs = np.sign(u[idx, np.arange(u.shape[1])])
+    u, vt = u * signs, vt * signs[:, None]
+    ev = s ** 2 / (x.shape[0] - 1)
+    return mean, vt[:k], ev[:k], ev[:k] / ev.sum(), s[:k], ((x - mean) @ vt[:k].T)
+
+
+def test_pca():
+    x = RNG.standard_normal((60, 6)) * [5.0, 3.0, 2.0, 1.0, 0.5, 0.1] + [1, -2, 3, 0, 10, 100]
+    x = x @ np.linalg.qr(RNG.standard_normal((6, 6)))[0]  # correlated features
+    src = save("pca_x.npy", x)
+    names = ("components", "mean", "explained_variance", "explained_variance_ratio", "singular_values",
+             "transformed")
+    for args, k in [(["--components", 2], 2), (["--components", 6], 6), (["--variance", "0.9"], None),
+                    (["--components", 3, "--whiten"], 3)]:
+        prefix = path("pca_%s" % "_".join(map(str, args)).replace("-", ""))
+        r = run("pca", src, *args, "--out", prefix)
+        got = {nm: np.load(prefix + "_%s.npy" % nm) for nm in names}
+        kk = got["components"].shape[0]
+        if k is None:  # the smallest count whose cumulative ratio exceeds 0.9
+            ratio = pca_reference(x, 6)[3]
+            k = int(np.searchsorted(np.cumsum(ratio), 0.9, side="right")) + 1
+        if not check(kk == k, "pca %s: %d components, want %d" % (args, kk, k)):
+            continue
+        mean, comp, ev, evr, sv, y = pca_reference(x, k)
+        what = "pca %s" % " ".join(map(str, args))
+        close(got["mean"], mean, 0, 1e-12 * 100, what + ": mean")
+        close(got["components"], comp, 0, 1e-10, what + ": components (signs included)")
+        close(got["explained_variance"], ev, 1e-11, 0, what + ": explained variance (n - 1)")
+        close(got["explained_variance_ratio"], evr, 1e-11, 0, what + ": ratio")
+        close(got["singular_values"], sv, 1e-11, 0, what + ": singular values")
+        if "--whiten" in args:
+            y = y / np.sqrt(ev)
+            close(np.cov(got["transformed"], rowvar=False), np.eye(k), 0, 1e-10, what + ": whitened covariance")
+        close(got["transformed"], y, 0, 1e-9, what + ": transformed")
+        check(b"n_components: %d" % k in r.stdout, what + ": printed n_components")
+    # randomized: the full solver's components on data with a clear gap
+    run("pca", src, "--components", 2, "--randomized", "--power-iters", 6, "--seed", 3, "--out", path("pcar"))
+    close(np.load(path("pcar_components.npy")), pca_reference(x, 2)[1], 0, 1e-7, "pca --randomized: components")
+    # failures
+    r = run("pca", save("pca_one.npy", np.ones((1, 3))), "--components", 1, "--out", path("pbad"), expect=1)
+    check(b"2 samples" in r.stderr, "pca with one sample: message")
+    run("pca", src, "--components", 7, "--out", path("pbad"), expect=1)
+    r = run("pca", save("pca_inf.npy", np.array([[1.0, np.inf], [0.0, 1.0], [2.0, 2.0]])), "--components", 1,
+            "--out", path("pbad"), expect=1)
+    check(b"NaN or Inf" in r.stderr and not os.path.exists(path("pbad_mean.npy")), "pca Inf: message, no output")
+
+
 def main():
     global NNLA, WORK
     NNLA, WORK, group = sys.argv[1], sys.argv[2], sys.argv[3]
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
     tests = {"svd": test_svd, "eigh": test_eigh, "dense": test_dense, "conv2d": test_conv2d, "act": test_act,
-             "pool": test_pool, "pipes": test_pipes, "errors": test_errors, "outputs": test_outputs}
+             "pool": test_pool, "pipes": test_pipes, "errors": test_errors, "outputs": test_outputs,
+             "lowrank": test_lowrank, "pca": test_pca}
     tests[group]()
     if FAILURES:
         print("%d failure(s) in cli_%s" % (len(FAILURES), group))
