@@ -21,6 +21,12 @@ struct nnla_trainer {
     size_t *lbuf;
     size_t steps;
     nnla_rng rng; /* shuffling */
+    /* spectral regularization: the dense and conv layers, their warm-start vectors, sigmas */
+    size_t nreg, *reg_layer;
+    double **reg_u, **reg_v, *reg_sigma;
+    void *reg_work;
+    size_t reg_work_size;
+    int reg_started;
 };
 
 nnla_train_config nnla_train_config_default(void)
@@ -35,6 +41,9 @@ nnla_train_config nnla_train_config_default(void)
     c.clip_norm = 0.0;
     c.seed = 0;
     c.shuffle = 1;
+    c.reg = NNLA_REG_NONE;
+    c.reg_value = 1.0;
+    c.reg_iters = 1;
     return c;
 }
 
@@ -50,10 +59,116 @@ void nnla_trainer_free(nnla_trainer *tr)
     free(tr->xbuf);
     free(tr->tbuf);
     free(tr->lbuf);
+    for (size_t i = 0; i < tr->nreg; i++) {
+        if (tr->reg_u) free(tr->reg_u[i]);
+        if (tr->reg_v) free(tr->reg_v[i]);
+    }
+    free(tr->reg_u);
+    free(tr->reg_v);
+    free(tr->reg_layer);
+    free(tr->reg_sigma);
+    free(tr->reg_work);
     free(tr);
 }
 
 static size_t shape3(const size_t s[3]) { return s[0] * s[1] * s[2]; }
+
+/* The regularized layers (dense and conv2d), one u and v each, and one workspace for all. */
+static nnla_status reg_setup(nnla_trainer *t)
+{
+    const size_t n = nnla_net_num_layers(t->net);
+    size_t count = 0, pw = 0;
+    for (size_t i = 0; i < n; i++) {
+        nnla_mat w;
+        if (nnla_net_weight_matrix(t->net, i, &w) == NNLA_OK) count++;
+    }
+    if (count == 0) return NNLA_EINVAL;
+    t->reg_layer = calloc(count, sizeof *t->reg_layer);
+    t->reg_u = calloc(count, sizeof *t->reg_u);
+    t->reg_v = calloc(count, sizeof *t->reg_v);
+    t->reg_sigma = calloc(count, sizeof *t->reg_sigma);
+    if (t->reg_layer == NULL || t->reg_u == NULL || t->reg_v == NULL || t->reg_sigma == NULL) return NNLA_ENOMEM;
+    t->nreg = count;
+    for (size_t i = 0, k = 0; i < n; i++) {
+        nnla_mat w;
+        if (nnla_net_weight_matrix(t->net, i, &w) != NNLA_OK) continue;
+        t->reg_layer[k] = i;
+        t->reg_u[k] = malloc(w.rows * sizeof(double));
+        t->reg_v[k] = malloc(w.cols * sizeof(double));
+        if (t->reg_u[k] == NULL || t->reg_v[k] == NULL) return NNLA_ENOMEM;
+        size_t b;
+        NNLA__TRY(nnla_spectral_norm_power_workspace_size(w.rows, w.cols, &b));
+        if (b > pw) pw = b;
+        k++;
+    }
+    size_t nw;
+    NNLA__TRY(nnla_net_spectral_workspace_size(t->net, &nw));
+    if (pw > nw) nw = pw;
+    t->reg_work = malloc(nw ? nw : 1);
+    if (t->reg_work == NULL) return NNLA_ENOMEM;
+    t->reg_work_size = nw;
+    return NNLA_OK;
+}
+
+/* sigma_k, u_k, v_k of regularized layer k by warm-started power iteration (cfg.reg_iters). */
+static nnla_status reg_power(nnla_trainer *t, size_t k, nnla_mat w)
+{
+    nnla_power_opts o = nnla_power_opts_default();
+    o.tol = 0.0; /* a fixed number of iterations per step, as PyTorch's spectral_norm */
+    o.max_iter = t->cfg.reg_iters;
+    o.warm_start = t->reg_started;
+    o.seed = t->cfg.seed + k;
+    nnla_power_info info;
+    nnla_status st = nnla_spectral_norm_power(nnla_cmat_of(w), &o, &t->reg_sigma[k], t->reg_u[k], t->reg_v[k], &info,
+                                              t->reg_work, t->reg_work_size);
+    return st == NNLA_ENOCONV ? NNLA_OK : st; /* tol 0 claims nothing: the estimate is what we use */
+}
+
+/* The penalty c sum sigma_l^2: its value, and 2 c sigma_l u_l v_l^T added to the gradient. */
+static nnla_status reg_penalty(nnla_trainer *t, double *value)
+{
+    double sum = 0.0;
+    for (size_t k = 0; k < t->nreg; k++) {
+        nnla_mat w;
+        NNLA__TRY(nnla_net_weight_matrix(t->net, t->reg_layer[k], &w));
+        NNLA__TRY(reg_power(t, k, w));
+        nnla_tensor wt;
+        NNLA__TRY(nnla_net_param(t->net, t->reg_layer[k], NNLA_PARAM_WEIGHT, &wt));
+        const double s = t->reg_sigma[k], f = 2.0 * t->cfg.reg_value * s;
+        double *g = t->grad + wt.offset;
+        for (size_t r = 0; r < w.rows; r++)
+            for (size_t c = 0; c < w.cols; c++) g[r * w.cols + c] += f * t->reg_u[k][r] * t->reg_v[k][c];
+        sum += s * s;
+    }
+    t->reg_started = 1;
+    *value = t->cfg.reg_value * sum;
+    return NNLA_OK;
+}
+
+/* After the optimizer: project (sigma <= c) or clip every regularized layer. */
+static nnla_status reg_project(nnla_trainer *t)
+{
+    for (size_t k = 0; k < t->nreg; k++) {
+        nnla_mat w;
+        NNLA__TRY(nnla_net_weight_matrix(t->net, t->reg_layer[k], &w));
+        if (t->cfg.reg == NNLA_REG_SV_CLIP) {
+            size_t clipped;
+            NNLA__TRY(nnla_net_spectral_clip(t->net, t->reg_layer[k], t->cfg.reg_value, &clipped, t->reg_work,
+                                             t->reg_work_size));
+            NNLA__TRY(nnla_spectral_norm(nnla_cmat_of(w), &t->reg_sigma[k], t->reg_work, t->reg_work_size));
+            continue;
+        }
+        NNLA__TRY(reg_power(t, k, w));
+        const double s = t->reg_sigma[k], c = t->cfg.reg_value;
+        if (s > c) {
+            const double f = c / s;
+            for (size_t r = 0; r < w.rows; r++)
+                for (size_t j = 0; j < w.cols; j++) w.data[r * w.ld + j] *= f;
+        }
+    }
+    t->reg_started = 1;
+    return NNLA_OK;
+}
 
 nnla_status nnla_trainer_create(nnla_net *net, const nnla_train_config *cfg, nnla_trainer **out)
 {
@@ -62,6 +177,9 @@ nnla_status nnla_trainer_create(nnla_net *net, const nnla_train_config *cfg, nnl
     if (!(cfg->label_smoothing >= 0.0 && cfg->label_smoothing < 1.0)) return NNLA_EINVAL;
     if (!(isfinite(cfg->clip_norm) && cfg->clip_norm >= 0.0)) return NNLA_EINVAL;
     if (cfg->shuffle != 0 && cfg->shuffle != 1) return NNLA_EINVAL;
+    if ((unsigned)cfg->reg > (unsigned)NNLA_REG_SPECTRAL_PENALTY) return NNLA_EINVAL;
+    if (cfg->reg != NNLA_REG_NONE && (!(isfinite(cfg->reg_value) && cfg->reg_value > 0.0) || cfg->reg_iters == 0))
+        return NNLA_EINVAL;
     NNLA__TRY(nnla_optim_check(&cfg->optim));
     NNLA__TRY(nnla_lr_check(&cfg->lr));
     if (cfg->batch == 0 || nnla_net_num_layers(net) == 0) return NNLA_EDIM;
@@ -105,6 +223,7 @@ nnla_status nnla_trainer_create(nnla_net *net, const nnla_train_config *cfg, nnl
     if (st == NNLA_OK) st = nnla_net_ctx_seed(t->ctx, cfg->seed);
     if (st == NNLA_OK) st = nnla_optim_state_init(&cfg->optim, np, t->state, state_bytes);
     if (st == NNLA_OK) st = nnla_rng_seed(&t->rng, cfg->seed ^ 0x5851f42d4c957f2dULL);
+    if (st == NNLA_OK && cfg->reg != NNLA_REG_NONE) st = reg_setup(t);
     if (st != NNLA_OK) {
         nnla_trainer_free(t);
         return st;
@@ -114,6 +233,16 @@ nnla_status nnla_trainer_create(nnla_net *net, const nnla_train_config *cfg, nnl
 }
 
 size_t nnla_trainer_steps(const nnla_trainer *tr) { return tr ? tr->steps : 0; }
+
+nnla_status nnla_trainer_sigmas(const nnla_trainer *tr, double *sigmas, size_t n, size_t *count)
+{
+    if (tr == NULL || count == NULL || (sigmas == NULL && n > 0)) return NNLA_ENULL;
+    if (tr->nreg == 0) return NNLA_EINVAL;
+    if (n < tr->nreg) return NNLA_ESHAPE;
+    memcpy(sigmas, tr->reg_sigma, tr->nreg * sizeof *sigmas);
+    *count = tr->nreg;
+    return NNLA_OK;
+}
 
 /* The loss and its gradient (when grad is not NULL) on batch outputs; labels or targets by kind. */
 static nnla_status loss_of(const nnla_trainer *tr, const double *y, const size_t *labels, const double *targets,
@@ -157,6 +286,11 @@ nnla_status nnla_trainer_step(nnla_trainer *tr, const double *x, const size_t *l
     /* the loss checks the labels before writing anything: nothing has changed if it refuses them */
     NNLA__TRY(loss_of(tr, tr->logits, labels, targets, batch, &l, tr->dlogits, &c));
     NNLA__TRY(nnla_net_backward(net, tr->ctx, batch, tr->dlogits, tr->grad, NULL));
+    if (tr->cfg.reg == NNLA_REG_SPECTRAL_PENALTY) {
+        double pen;
+        NNLA__TRY(reg_penalty(tr, &pen));
+        l += pen;
+    }
     if (tr->cfg.clip_norm > 0.0) NNLA__TRY(nnla_clip_grad_norm(tr->grad, tr->nparams, tr->cfg.clip_norm, NULL));
     NNLA__TRY(nnla_lr_at(&tr->cfg.lr, tr->steps, &lr));
     double *params;
@@ -164,6 +298,7 @@ nnla_status nnla_trainer_step(nnla_trainer *tr, const double *x, const size_t *l
     NNLA__TRY(nnla_net_params(net, &params, &np));
     NNLA__TRY(nnla_optim_step(&tr->cfg.optim, lr, params, tr->grad, np, tr->state));
     NNLA__TRY(nnla_net_update_stats(net, tr->ctx));
+    if (tr->cfg.reg == NNLA_REG_SPECTRAL_NORM || tr->cfg.reg == NNLA_REG_SV_CLIP) NNLA__TRY(reg_project(tr));
     tr->steps++;
     if (loss) *loss = l;
     if (correct) *correct = c;

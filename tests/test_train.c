@@ -260,6 +260,139 @@ static void test_bad_input(void **state)
     nnla_net_free(net);
 }
 
+/* ------------------------------------------------------------------ spectral regularization */
+
+/* The exact spectral norm of every dense layer of make_mlp's network (layers 0 and 3). */
+static void exact_sigmas(nnla_net *net, double s[2])
+{
+    const size_t layers[2] = {0, 3};
+    for (int k = 0; k < 2; k++) {
+        nnla_mat w;
+        assert_status(nnla_net_weight_matrix(net, layers[k], &w), NNLA_OK);
+        double sv[16];
+        assert_status(nnla_svd_alloc(NNLA_SVD_VALUES, nnla_cmat_of(w), sv, nnla_mat_view(NULL, 0, 0, 0),
+                                     nnla_mat_view(NULL, 0, 0, 0), NULL),
+                      NNLA_OK);
+        s[k] = sv[0];
+    }
+}
+
+static void test_spectral_regularization(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    nnla_test_rng r = {8};
+    double *x = malloc(N * 4 * sizeof *x);
+    size_t *y = malloc(N * sizeof *y);
+    blobs(&r, N, x, y);
+    for (int i = 0; i < N * 4; i++) x[i] *= 3; /* large inputs: the weights want to grow */
+    nnla_dataset d = {x, N, y, NULL};
+    double s_plain[2], s[2];
+    /* without regularization, the reference */
+    nnla_test_rng r0 = {9};
+    nnla_net *net = make_mlp(&r0);
+    nnla_train_config cfg = nnla_train_config_default();
+    cfg.lr = nnla_lr_constant(0.02);
+    nnla_trainer *tr;
+    assert_status(nnla_trainer_create(net, &cfg, &tr), NNLA_OK);
+    assert_status(nnla_train(tr, &d, NULL, 5, NULL, NULL, NULL), NNLA_OK);
+    size_t count;
+    assert_status(nnla_trainer_sigmas(tr, s, 2, &count), NNLA_EINVAL); /* no regularization */
+    exact_sigmas(net, s_plain);
+    nnla_trainer_free(tr);
+    nnla_net_free(net);
+    /* clipping: exact, every layer's sigma <= c after every step */
+    const double c = 0.8 * (s_plain[0] < s_plain[1] ? s_plain[0] : s_plain[1]);
+    r0 = (nnla_test_rng){9};
+    net = make_mlp(&r0);
+    cfg.reg = NNLA_REG_SV_CLIP;
+    cfg.reg_value = c;
+    assert_status(nnla_trainer_create(net, &cfg, &tr), NNLA_OK);
+    for (int step = 0; step < 20; step++) {
+        assert_status(nnla_trainer_step(tr, x + (step % 9) * 32 * 4, y + (step % 9) * 32, NULL, 32, NULL, NULL), NNLA_OK);
+        exact_sigmas(net, s);
+        assert_true(s[0] <= c * (1 + 1e-12) && s[1] <= c * (1 + 1e-12));
+        double rep[2];
+        assert_status(nnla_trainer_sigmas(tr, rep, 2, &count), NNLA_OK);
+        assert_int_equal(count, 2);
+        assert_true(fabs(rep[0] - s[0]) <= 1e-12 * s[0] && fabs(rep[1] - s[1]) <= 1e-12 * s[1]);
+    }
+    double small[1];
+    assert_status(nnla_trainer_sigmas(tr, small, 1, &count), NNLA_ESHAPE);
+    nnla_trainer_free(tr);
+    nnla_net_free(net);
+    /* normalization (projection, one warm-started power iteration per step): sigma ends near c */
+    r0 = (nnla_test_rng){9};
+    net = make_mlp(&r0);
+    cfg.reg = NNLA_REG_SPECTRAL_NORM;
+    assert_status(nnla_trainer_create(net, &cfg, &tr), NNLA_OK);
+    assert_status(nnla_train(tr, &d, NULL, 5, NULL, NULL, NULL), NNLA_OK);
+    exact_sigmas(net, s);
+    assert_true(s[0] <= c * 1.02 && s[1] <= c * 1.02); /* one iteration a step: the estimate trails by a little */
+    nnla_trainer_free(tr);
+    nnla_net_free(net);
+    /* the penalty: one SGD step equals the step on the loss's gradient plus 2 c sigma u v^T */
+    r0 = (nnla_test_rng){9};
+    net = make_mlp(&r0);
+    nnla_net *ref = NULL;
+    assert_status(nnla_net_clone(net, &ref), NNLA_OK);
+    cfg = nnla_train_config_default();
+    cfg.optim = nnla_optim_sgd_default();
+    cfg.lr = nnla_lr_constant(0.1);
+    cfg.reg = NNLA_REG_SPECTRAL_PENALTY;
+    cfg.reg_value = 0.05;
+    cfg.reg_iters = 500; /* converged: the gradient of sigma is exactly u v^T */
+    cfg.batch = 32;
+    assert_status(nnla_trainer_create(net, &cfg, &tr), NNLA_OK);
+    double loss;
+    assert_status(nnla_trainer_step(tr, x, y, NULL, 32, &loss, NULL), NNLA_OK);
+    nnla_train_config c2 = cfg;
+    c2.reg = NNLA_REG_NONE;
+    nnla_trainer *t2;
+    assert_status(nnla_trainer_create(ref, &c2, &t2), NNLA_OK);
+    double loss2;
+    assert_status(nnla_trainer_step(t2, x, y, NULL, 32, &loss2, NULL), NNLA_OK);
+    /* the same dropout masks (same seed): the two steps differ by exactly the penalty's term */
+    double sv[2];
+    r0 = (nnla_test_rng){9};
+    nnla_net *orig = make_mlp(&r0);
+    exact_sigmas(orig, sv);
+    assert_true(fabs(loss - loss2 - 0.05 * (sv[0] * sv[0] + sv[1] * sv[1])) <= 1e-12 * loss);
+    const size_t layers[2] = {0, 3};
+    for (int k = 0; k < 2; k++) {
+        nnla_mat w0, wa, wb;
+        assert_status(nnla_net_weight_matrix(orig, layers[k], &w0), NNLA_OK);
+        assert_status(nnla_net_weight_matrix(net, layers[k], &wa), NNLA_OK);
+        assert_status(nnla_net_weight_matrix(ref, layers[k], &wb), NNLA_OK);
+        /* wa - wb = -lr * 2 c sigma u v^T: rank one with norm lr 2 c sigma */
+        double d2[16 * 16], dsv[16];
+        for (size_t i = 0; i < w0.rows; i++)
+            for (size_t j = 0; j < w0.cols; j++) d2[i * w0.cols + j] = wa.data[i * wa.ld + j] - wb.data[i * wb.ld + j];
+        assert_status(nnla_svd_alloc(NNLA_SVD_VALUES, nnla_cmat_view(d2, w0.rows, w0.cols, w0.cols), dsv,
+                                     nnla_mat_view(NULL, 0, 0, 0), nnla_mat_view(NULL, 0, 0, 0), NULL),
+                      NNLA_OK);
+        assert_true(fabs(dsv[0] - 0.1 * 2 * 0.05 * sv[k]) <= 1e-9 * dsv[0]);
+        assert_true(dsv[1] <= 1e-12 * dsv[0]);
+    }
+    nnla_trainer_free(tr);
+    nnla_trainer_free(t2);
+    nnla_net_free(net);
+    nnla_net_free(ref);
+    nnla_net_free(orig);
+    /* bad configurations */
+    nnla_net *n3 = make_mlp(&r);
+    nnla_train_config bad = nnla_train_config_default();
+    bad.reg = NNLA_REG_SPECTRAL_NORM;
+    bad.reg_value = 0;
+    assert_status(nnla_trainer_create(n3, &bad, &tr), NNLA_EINVAL);
+    bad.reg_value = 1, bad.reg_iters = 0;
+    assert_status(nnla_trainer_create(n3, &bad, &tr), NNLA_EINVAL);
+    bad.reg_iters = 1, bad.reg = (nnla_train_reg)9;
+    assert_status(nnla_trainer_create(n3, &bad, &tr), NNLA_EINVAL);
+    nnla_net_free(n3);
+    free(x), free(y);
+}
+
 /* ------------------------------------------------------------------ adversarial examples */
 
 static void test_attacks(void **state)
@@ -373,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_converges_and_repeats),
         cmocka_unit_test(test_regression_losses),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_spectral_regularization),
         cmocka_unit_test(test_attacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

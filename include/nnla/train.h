@@ -25,7 +25,10 @@
  * optimizers and schedules of nnla/optim.h with torch.optim's update rules, BatchNorm's running
  * averages updated by the training forward (nnla_net_update_stats()). Dropout masks come from the
  * trainer's generator, seeded by the configuration, so the same seed and the same thread count
- * give the same run bit for bit.
+ * give the same run bit for bit. Spectral regularization (nnla_train_reg) applies to every dense
+ * layer's weight and every convolution's reshaped kernel (O x C kh kw): a bound on it bounds the
+ * layer's contribution to the network's Lipschitz constant (for a convolution up to the factor
+ * discussed in docs/spectral.md).
  *
  * The trainer keeps a pointer to the network and updates its parameters in place; the network
  * must not be edited (structurally) while the trainer exists.
@@ -56,6 +59,17 @@ typedef struct nnla_dataset {
     const double *targets; /**< n x the output size: MSE and BCE targets, or cross-entropy probabilities */
 } nnla_dataset;
 
+/** Spectral regularization of every dense and convolution layer during training (nnla/spectral.h). */
+typedef enum nnla_train_reg {
+    NNLA_REG_NONE = 0,             /**< none */
+    NNLA_REG_SPECTRAL_NORM = 1,    /**< after each step, W <- W c / sigma when sigma = ||W||_2 > c (a projection
+                                        onto the spectral ball of radius c; sigma by power iteration warm-started
+                                        from the last step's vector, as PyTorch's spectral_norm) */
+    NNLA_REG_SV_CLIP = 2,          /**< after each step, W <- U min(S, c) V^T (exact SVD of every layer) */
+    NNLA_REG_SPECTRAL_PENALTY = 3  /**< loss + c sum_l sigma_l^2, its gradient 2 c sigma_l u_l v_l^T added
+                                        (sigma_l, u_l, v_l by warm-started power iteration) */
+} nnla_train_reg;
+
 /** What a trainer does. Start from nnla_train_config_default() and change fields. */
 typedef struct nnla_train_config {
     nnla_loss_kind loss;       /**< the loss (default cross-entropy) */
@@ -66,6 +80,9 @@ typedef struct nnla_train_config {
     double clip_norm;          /**< clip the gradient's global norm to this (0: no clipping) */
     uint64_t seed;             /**< shuffling and dropout masks (default 0) */
     int shuffle;               /**< nnla_train(): shuffle the samples every epoch (default 1) */
+    nnla_train_reg reg;        /**< spectral regularization (default none) */
+    double reg_value;          /**< its c: the bound on sigma (norm, clip) or the penalty's weight, > 0 */
+    size_t reg_iters;          /**< power iterations per step (norm, penalty), >= 1 (default 1) */
 } nnla_train_config;
 
 /** @brief Cross-entropy, Adam with torch's defaults, a constant 1e-3, batch 32, shuffling, seed 0. */
@@ -81,7 +98,9 @@ typedef struct nnla_trainer nnla_trainer;
  * @param cfg  the configuration (copied).
  * @param tr   receives the trainer (untouched on failure); free it with nnla_trainer_free().
  * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EINVAL (unknown loss, label smoothing outside [0, 1),
- *         negative or non-finite clip_norm, a bad optimizer or schedule); ::NNLA_EDIM (batch 0, an
+ *         negative or non-finite clip_norm, a bad optimizer or schedule, an unknown regularization,
+ *         reg_value not finite and > 0, reg_iters 0, a regularization on a network without dense or
+ *         convolution layers); ::NNLA_EDIM (batch 0, an
  *         empty network, a network without parameters); ::NNLA_EOVERFLOW; ::NNLA_ENOMEM.
  */
 NNLA_API nnla_status nnla_trainer_create(nnla_net *net, const nnla_train_config *cfg, nnla_trainer **tr);
@@ -115,6 +134,15 @@ NNLA_API nnla_status nnla_trainer_step(nnla_trainer *tr, const double *x, const 
  */
 NNLA_API nnla_status nnla_trainer_evaluate(nnla_trainer *tr, const nnla_dataset *data, double *loss,
                                            double *accuracy);
+
+/**
+ * @brief The spectral norms the regularization last computed, one per dense or convolution layer in
+ *        order (the power iteration's estimates before the step's projection, or the exact values
+ *        after clipping); count receives how many there are.
+ * @return ::NNLA_OK; ::NNLA_ENULL; ::NNLA_EINVAL without regularization; ::NNLA_ESHAPE when n is
+ *         smaller than the count (nothing written).
+ */
+NNLA_API nnla_status nnla_trainer_sigmas(const nnla_trainer *tr, double *sigmas, size_t n, size_t *count);
 
 /** The steps taken so far (the learning-rate schedule's index). */
 NNLA_API size_t nnla_trainer_steps(const nnla_trainer *tr);
