@@ -15,6 +15,27 @@
 
 #include "internal.h"
 
+/* One thread's part of a batched dense layer: its rows' GEMM, bias and activation. */
+typedef struct dense_rows {
+    nnla_cmat x, w;
+    const double *b;
+    nnla_act act;
+    nnla_mat y;
+} dense_rows;
+
+static void dense_part(const dense_rows *j, int t, int tn)
+{
+    size_t r0, r1;
+    nnla__part(j->x.rows, tn, t, &r0, &r1);
+    if (r1 <= r0) return;
+    nnla_mat yr = nnla_mat_view(j->y.data + r0 * j->y.ld, r1 - r0, j->y.cols, j->y.ld);
+    nnla__dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)j->w.rows, (int)j->x.cols, 1.0,
+                j->x.data + r0 * j->x.ld, (int)j->x.ld, j->w.data, (int)j->w.ld, 0.0, yr.data, (int)yr.ld);
+    if (j->b != NULL) nnla__act_bias_rows(j->act, yr.rows, yr.cols, yr.data, yr.ld, yr.data, yr.ld, j->b, 0);
+    if (j->act.kind != NNLA_ACT_IDENTITY && (j->b == NULL || nnla_act_is_rowwise(j->act.kind)))
+        (void)nnla_act_forward(j->act, nnla_cmat_of(yr), yr); /* checked by the caller: cannot fail */
+}
+
 nnla_status nnla_dense_forward(nnla_cmat x, nnla_cmat w, const double *b, nnla_act act, nnla_mat y)
 {
     nnla_cmat yc = nnla_cmat_of(y);
@@ -40,21 +61,16 @@ nnla_status nnla_dense_forward(nnla_cmat x, nnla_cmat w, const double *b, nnla_a
     }
     /* The batch's rows split over the caller's threads (docs/guide.md, "Threads"): each thread one
      * GEMM on its rows (a one-thread GEMM inside the region) and the pass over them. Each row's
-     * arithmetic does not depend on the split. */
+     * arithmetic does not depend on the split. One thread: no parallel region at all (libgomp
+     * allocates a team even for a serialized region). */
     const int share = nnla__share_begin();
     const int nt = nnla__threads_for(share, batch, 2.0 * (double)batch * (double)out * (double)x.cols);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        size_t r0, r1;
-        nnla__part(batch, nt > 1 ? omp_get_num_threads() : 1, nt > 1 ? omp_get_thread_num() : 0, &r0, &r1);
-        if (r1 > r0) {
-            nnla_mat yr = nnla_mat_view(y.data + r0 * y.ld, r1 - r0, y.cols, y.ld);
-            nnla__dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)out, (int)x.cols, 1.0,
-                        x.data + r0 * x.ld, (int)x.ld, w.data, (int)w.ld, 0.0, yr.data, (int)y.ld);
-            if (b != NULL) nnla__act_bias_rows(act, yr.rows, yr.cols, yr.data, yr.ld, yr.data, yr.ld, b, 0);
-            if (act.kind != NNLA_ACT_IDENTITY && (b == NULL || nnla_act_is_rowwise(act.kind)))
-                (void)nnla_act_forward(act, nnla_cmat_of(yr), yr); /* checked above: cannot fail */
-        }
+    dense_rows job = {x, w, b, act, y};
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        dense_part(&job, omp_get_thread_num(), omp_get_num_threads());
+    } else {
+        dense_part(&job, 0, 1);
     }
     nnla__share_end();
     return NNLA_OK;

@@ -364,35 +364,49 @@ static const double *act_grad(nnla_act act, size_t batch, size_t ch, size_t plan
  * dW = dz^T x and db by output rows, dx = dz W by batch rows. Every entry's arithmetic (a dot
  * product over the batch or over the outputs) does not depend on the split.
  */
+/* One thread's part of the dense backward (see bwd_dense); a barrier between dz and its use. */
+static void bwd_dense_part(const layer *l, const bwd_args *a, const double *dz, int t, int tn)
+{
+    const size_t in = shape_size(l->in), out = l->out[0], nb = a->batch;
+    size_t r0, r1, o0, o1;
+    nnla__part(nb, tn, t, &r0, &r1);
+    nnla__part(out, tn, t, &o0, &o1);
+    if (l->act.kind != NNLA_ACT_IDENTITY && r1 > r0)
+        nnla__act_backward_nchw(l->act, r1 - r0, out, 1, a->pre + r0 * out, a->y + r0 * out, a->dy + r0 * out,
+                                a->dz + r0 * out);
+    if (tn > 1) {
+#pragma omp barrier
+    }
+    if (a->dw != NULL && o1 > o0) /* rows o0..o1 of dW (out x in) = dz^T x */
+        nnla__dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(o1 - o0), (int)in, (int)nb, 1.0, dz + o0, (int)out,
+                    a->x, (int)in, 0.0, a->dw + o0 * in, (int)in);
+    if (a->db != NULL && o1 > o0) {
+        for (size_t o = o0; o < o1; o++) a->db[o] = 0.0;
+        for (size_t r = 0; r < nb; r++)
+            for (size_t o = o0; o < o1; o++) a->db[o] += dz[r * out + o];
+    }
+    if (a->dx != NULL && r1 > r0) /* rows r0..r1 of dx (batch x in) (+)= dz W */
+        nnla__dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), (int)in, (int)out, 1.0, dz + r0 * out,
+                    (int)out, a->w, (int)in, a->acc ? 1.0 : 0.0, a->dx + r0 * in, (int)in);
+}
+
+/*
+ * Dense backward, split over the caller's threads without any reduction: dz by batch rows, then
+ * dW = dz^T x and db by output rows, dx = dz W by batch rows. Every entry's arithmetic (a dot
+ * product over the batch or over the outputs) does not depend on the split.
+ */
 static nnla_status bwd_dense(const layer *l, const bwd_args *a)
 {
     const size_t in = shape_size(l->in), out = l->out[0], nb = a->batch;
     if (!nnla__fits_int(nb)) return NNLA_EOVERFLOW;
-    const int fused = l->act.kind != NNLA_ACT_IDENTITY;
-    const double *dz = fused ? a->dz : a->dy;
+    const double *dz = l->act.kind != NNLA_ACT_IDENTITY ? a->dz : a->dy;
     const int share = nnla__share_begin();
     const int nt = nnla__threads_for(share, nb < out ? nb : out, 6.0 * (double)nb * (double)out * (double)in);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        const int t = omp_get_thread_num(), tn = omp_get_num_threads();
-        size_t r0, r1, o0, o1;
-        nnla__part(nb, tn, t, &r0, &r1);
-        nnla__part(out, tn, t, &o0, &o1);
-        if (fused && r1 > r0)
-            nnla__act_backward_nchw(l->act, r1 - r0, out, 1, a->pre + r0 * out, a->y + r0 * out, a->dy + r0 * out,
-                                    a->dz + r0 * out);
-#pragma omp barrier
-        if (a->dw != NULL && o1 > o0) /* rows o0..o1 of dW (out x in) = dz^T x */
-            nnla__dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(o1 - o0), (int)in, (int)nb, 1.0, dz + o0,
-                        (int)out, a->x, (int)in, 0.0, a->dw + o0 * in, (int)in);
-        if (a->db != NULL && o1 > o0) {
-            for (size_t o = o0; o < o1; o++) a->db[o] = 0.0;
-            for (size_t r = 0; r < nb; r++)
-                for (size_t o = o0; o < o1; o++) a->db[o] += dz[r * out + o];
-        }
-        if (a->dx != NULL && r1 > r0) /* rows r0..r1 of dx (batch x in) (+)= dz W */
-            nnla__dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), (int)in, (int)out, 1.0,
-                        dz + r0 * out, (int)out, a->w, (int)in, a->acc ? 1.0 : 0.0, a->dx + r0 * in, (int)in);
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        bwd_dense_part(l, a, dz, omp_get_thread_num(), omp_get_num_threads());
+    } else {
+        bwd_dense_part(l, a, dz, 0, 1);
     }
     nnla__share_end();
     return NNLA_OK;
