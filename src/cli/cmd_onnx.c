@@ -295,9 +295,8 @@ int cli_inspect_model(const cli_command *cmd, const char *path, double rank_tol,
            "op_method", "lipschitz");
     for (size_t i = 0; i < nl; i++) {
         const nnla_layer_diag *d = &table[i];
-        nnla_layer_spec s;
-        nnla_net_layer_spec(net, i, &s);
-        const char *an = nnla_act_name(d->act.kind);
+        int has_act = d->kind == NNLA_LAYER_DENSE || d->kind == NNLA_LAYER_CONV2D || d->kind == NNLA_LAYER_ACT;
+        const char *an = has_act ? nnla_act_name(d->act.kind) : "-";
         if (d->has_weight) {
             nnla_tensor w;
             nnla_net_param(net, i, NNLA_PARAM_WEIGHT, &w);
