@@ -290,9 +290,9 @@ int cli_inspect_model(const cli_command *cmd, const char *path, double rank_tol,
     printf("input: %s\n", dims_text(in, 3, b1, sizeof b1));
     printf("layers: %zu\n", nl);
     printf("parameters: %zu\n", nnla_net_num_params(net));
-    printf("%-5s %-14s %-12s %-14s %-12s %9s %-12s %-12s %-12s %-14s %-12s %-11s %-12s\n", "layer", "kind", "act",
-           "weight", "output", "params", "sigma_max", "cond", "stable_rank", "effective_rank", "op_norm",
-           "op_method", "lipschitz");
+    printf("%-5s %-14s %-12s %-14s %-12s %9s %-12s %-12s %5s %-12s %-14s %-12s %-11s %-12s\n", "layer", "kind",
+           "act", "weight", "output", "params", "sigma_max", "cond", "rank", "stable_rank", "effective_rank",
+           "op_norm", "op_method", "lipschitz");
     for (size_t i = 0; i < nl; i++) {
         const nnla_layer_diag *d = &table[i];
         int has_act = d->kind == NNLA_LAYER_DENSE || d->kind == NNLA_LAYER_CONV2D || d->kind == NNLA_LAYER_ACT;
@@ -305,10 +305,15 @@ int cli_inspect_model(const cli_command *cmd, const char *path, double rank_tol,
             snprintf(b1, sizeof b1, "-");
         }
         double nan = NAN;
-        printf("%-5zu %-14s %-12s %-14s %-12s %9zu %-12s %-12s %-12s %-14s %-12s %-11s %-12s\n", i,
+        char rk[32];
+        if (d->has_weight)
+            snprintf(rk, sizeof rk, "%zu", d->weight.rank);
+        else
+            snprintf(rk, sizeof rk, "-");
+        printf("%-5zu %-14s %-12s %-14s %-12s %9zu %-12s %-12s %5s %-12s %-14s %-12s %-11s %-12s\n", i,
                nnla_layer_kind_name(d->kind), an ? an : "?", b1, dims_text(d->out_shape, 3, b2, sizeof b2),
                layer_params(net, i), num_text(d->has_weight ? d->weight.sigma_max : nan, b3, sizeof b3),
-               num_text(d->has_weight ? d->weight.cond : nan, b4, sizeof b4),
+               num_text(d->has_weight ? d->weight.cond : nan, b4, sizeof b4), rk,
                num_text(d->has_weight ? d->weight.stable_rank : nan, b5, sizeof b5),
                num_text(d->has_weight ? d->weight.effective_rank : nan, b6, sizeof b6),
                num_text(d->op_norm, b7, sizeof b7), opnorm_method(d->op_norm_method),

@@ -277,6 +277,7 @@ def test_inspect():
         for key in ("sigma_max", "cond", "stable_rank", "effective_rank"):
             check(close(row[key], ref[key], 1e-5), "inspect %s: %s %s, NumPy %.9g" % (row["kind"], key, row[key],
                                                                                       ref[key]))
+        check(row["rank"] == str(np.linalg.matrix_rank(wm)), "inspect %s: rank %s" % (row["kind"], row["rank"]))
     check(close(rows[0]["op_norm"], opc, 1e-5) and rows[0]["op_method"] == "svd",
           "inspect: conv operator norm %s, explicit matrix %.9g" % (rows[0]["op_norm"], opc))
     check(close(rows[2]["op_norm"], np.linalg.norm(gw, 2), 1e-5), "inspect: dense op_norm")
@@ -286,6 +287,10 @@ def test_inspect():
     s0 = np.array(f["spectrum 0"].split(), dtype=float)
     check(np.allclose(s0, spectral(cw.reshape(4, -1))["s"], rtol=1e-12), "inspect --spectrum")
 
+    # --rank-tol: the dense weight's singular values above T
+    t = float(np.median(spectral(gw)["s"]))
+    r = run("inspect", cnn, "--rank-tol", repr(t))
+    check(table(r.stdout)[2]["rank"] == str(int((spectral(gw)["s"] > t).sum())), "inspect --rank-tol")
     # without the ReLU the network is linear: the bound is the norm of the whole map, exactly
     lin = model("inspect_lin", [nodes[0], helper.make_node("Flatten", ["c"], ["f"]), nodes[3]], inits,
                 ["N", 2, 5, 5], ["N", 3])
