@@ -700,7 +700,8 @@ static void test_network_randomized(void **state)
     double e2 = spectral_norm(diff, HID, IN);
     assert_true(e2 <= 1.1 * s[12]);
     assert_true(rep[0].lowrank.err_2 <= e2 * (1.0 + 1e-10));
-    assert_true(fabs(fro_diff(w1, p, HID * IN) - rep[0].lowrank.err_fro) <= 1e-10 * rep[0].lowrank.err_fro + 64 * EPS * s[0]);
+    assert_true(fabs(fro_diff(w1, p, HID * IN) - rep[0].lowrank.err_fro) <=
+                1e-10 * rep[0].lowrank.err_fro + 64 * EPS * s[0]);
     free(p), free(diff);
     /* the same seed gives the same network, bit for bit */
     assert_status(nnla_net_compress(net2, nnla_rank_fixed(12), &o, rep2, 2, &count), NNLA_OK);

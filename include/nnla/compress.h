@@ -67,7 +67,8 @@ typedef struct nnla_compress_report {
     size_t new_layer;            /**< its index after (of the first of its two layers when compressed) */
     nnla_layer_kind kind;        /**< ::NNLA_LAYER_DENSE or ::NNLA_LAYER_CONV2D */
     size_t ndim;                 /**< 2 (dense) or 4 (convolution) */
-    size_t shape[4];             /**< the weight in PyTorch's layout: dense (out, in, 0, 0), conv (O, C/groups, kh, kw) */
+    size_t shape[4];             /**< the weight in PyTorch's layout: dense (out, in, 0, 0), conv
+                                      (O, C/groups, kh, kw) */
     int has_bias;                /**< 1 when the layer has a bias (kept by the second layer) */
     nnla_compress_action action; /**< what was done */
     size_t rank;                 /**< the rank kept (DONE), or the rank the rule asked for (SKIP_NO_SAVING;

@@ -379,7 +379,9 @@ const char cli_help_compress[] =
     "  --out SMALL.onnx output file (required; written whole or not at all)\n"
     "  -h, --help       show this help\n";
 
-enum { CP_OUT, CP_RANK, CP_ENERGY, CP_TOL, CP_NORM, CP_MAX, CP_RAND, CP_MINDIM, CP_OVER, CP_POWER, CP_SEED, CP_F32, CP_N };
+enum {
+    CP_OUT, CP_RANK, CP_ENERGY, CP_TOL, CP_NORM, CP_MAX, CP_RAND, CP_MINDIM, CP_OVER, CP_POWER, CP_SEED, CP_F32, CP_N
+};
 
 static const char *action_text(nnla_compress_action a)
 {

@@ -213,8 +213,11 @@ static int bench_compress(const nnla_net *net, int reps)
     nnla_net *c;
     nnla_compress_report rep[16];
     size_t count, layers[16], nl = 0;
-    if (nnla_net_clone(net, &c) != NNLA_OK || nnla_net_compress(c, nnla_rank_fixed(32), NULL, rep, 16, &count) != NNLA_OK)
+    if (nnla_net_clone(net, &c) != NNLA_OK) return 1;
+    if (nnla_net_compress(c, nnla_rank_fixed(32), NULL, rep, 16, &count) != NNLA_OK) {
+        nnla_net_free(c);
         return 1;
+    }
     for (size_t t = 0; t < count; t++)
         if (rep[t].action == NNLA_COMPRESS_DONE) layers[nl++] = rep[t].layer;
     double ratio = (double)nnla_net_num_params(c) / (double)nnla_net_num_params(net);
