@@ -34,5 +34,6 @@
 #endif
 #include "nnla/lowrank.h"
 #include "nnla/pca.h"
+#include "nnla/compress.h"
 
 #endif /* NNLA_H */

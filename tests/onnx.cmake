@@ -3,7 +3,8 @@
 #   onnx_conformance: the ONNX backend test suite of Debian's libonnx-testdata (node/ and
 #     pytorch-converted/) through tests/onnx/onnx_run, against docs/onnx-conformance.md;
 #   onnx_torch: random PyTorch models exported in float64, against torch, and round trips;
-#   cli_onnx: `nnla run` and `nnla convert` against NumPy, and their errors.
+#   cli_onnx: `nnla run`, `nnla convert`, `nnla inspect MODEL.onnx`, `nnla compress` and `nnla train`
+#     against NumPy (and torch.optim, when python3-torch is installed), and their errors.
 # The Python cases need /usr/bin/python3 with NumPy and python3-onnx (onnx_torch also
 # python3-torch); without them they report "skipped" (ctest's SKIP_RETURN_CODE 77).
 if(NOT NNLA_HAVE_ONNX)
@@ -25,7 +26,7 @@ if(NNLA_TEST_HAVE_NUMPY)
   set_tests_properties(onnx_conformance onnx_torch PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
 endif()
 
-# `nnla run` and `nnla convert` (the CLI's ONNX commands).
+# `nnla run`, `convert`, `inspect`, `compress`, `train` (the CLI's ONNX commands).
 if(TARGET nnla_cli AND NNLA_TEST_HAVE_NUMPY)
   add_test(NAME cli_onnx
     COMMAND "${NNLA_TEST_PYTHON}" ${CMAKE_CURRENT_SOURCE_DIR}/onnx/cli_onnx.py $<TARGET_FILE:nnla_cli>

@@ -172,7 +172,12 @@ extern const char cli_help_svd[], cli_help_eigh[], cli_help_dense[], cli_help_co
 #if NNLA_HAVE_ONNX /* cmd_onnx.c, built with the ONNX module */
 int cli_cmd_run(const cli_command *cmd, int argc, char **argv);
 int cli_cmd_convert(const cli_command *cmd, int argc, char **argv);
-extern const char cli_help_run[], cli_help_convert[];
+int cli_cmd_compress(const cli_command *cmd, int argc, char **argv);
+int cli_cmd_train(const cli_command *cmd, int argc, char **argv);
+extern const char cli_help_run[], cli_help_convert[], cli_help_compress[], cli_help_train[];
+/* `nnla inspect MODEL.onnx`: one row per layer and the Lipschitz bound (rank_tol as --rank-tol;
+ * spectrum: also every weight's singular values). Returns an exit code. */
+int cli_inspect_model(const cli_command *cmd, const char *path, double rank_tol, int spectrum);
 #endif
 
 #endif /* NNLA_CLI_H */

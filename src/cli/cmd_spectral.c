@@ -10,7 +10,22 @@
 const char cli_help_inspect[] =
     "usage: nnla inspect W.npy [--rank-tol T] [--spectrum] [--circular H,W]\n"
     "                  [--input-size H,W [--stride S|SH,SW] [--padding P|PH,PW|T,L,B,R]]\n"
+    "       nnla inspect MODEL.onnx [--rank-tol T] [--spectrum]\n"
     "\n"
+    "An ONNX model (a file named *.onnx, or one that is not a .npy file and starts as a protobuf\n"
+    "ModelProto does, with the byte 0x08; needs the ONNX module) gets one row per layer of the network\n"
+    "`nnla run` loads (BatchNorm folded, activations fused): layer, kind, act, weight (its shape), output\n"
+    "(the per-sample shape), params, sigma_max, cond, rank (at --rank-tol), stable_rank and\n"
+    "effective_rank of the weight (a convolution's reshaped O x C*KH*KW kernel), op_norm (the layer's\n"
+    "linear part as an operator on its input shape: for a convolution, at the model's input size),\n"
+    "op_method (svd: exact; power: power iteration to a relative residual of 1e-7; closed-form),\n"
+    "lipschitz (the layer's constant with its activation), '-' where a figure does not apply; then\n"
+    "lipschitz_bound, an upper bound of the network's Lipschitz constant in the 2-norm\n"
+    "(nnla_net_lipschitz: runs of linear layers composed; exact for a network without nonlinear\n"
+    "layers), and lipschitz_maps (how it was computed). With --spectrum, 'spectrum LAYER:' lines give\n"
+    "each weight's singular values.\n"
+    "\n"
+    "For a weight W.npy:\n"
     "Spectral figures of a weight, from one SVD (values only), one per line as 'name: value':\n"
     "  shape, matrix (the m x n matrix used), sigma_max (= ||W||_2), sigma_min, condition_number\n"
     "  (sigma_max / sigma_min; inf when singular), rank (singular values > rank_tol), rank_tol,\n"
@@ -218,6 +233,38 @@ static int print_opnorm(const cli_command *cmd, const nnla_array *a, const nnla_
     return CLI_EXIT_OK;
 }
 
+/* Whether a name ends with a suffix, ignoring ASCII case. */
+static int has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    if (n < m) return 0;
+    for (size_t i = 0; i < m; i++) {
+        char c = s[n - m + i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+        if (c != suffix[i]) return 0;
+    }
+    return 1;
+}
+
+/*
+ * inspect's dispatch: an ONNX model or a .npy weight. By name first (*.onnx a model, *.npy a
+ * weight), else by content: the .npy magic is a weight, a first byte 0x08 (field 1, ir_version, as
+ * every ONNX writer starts a ModelProto) a model; standard input and anything else go to the .npy
+ * reader, whose messages say what is wrong.
+ */
+static int is_model_file(const char *path)
+{
+    if (strcmp(path, "-") == 0 || has_suffix(path, ".npy")) return 0;
+    if (has_suffix(path, ".onnx")) return 1;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return 0;
+    unsigned char b[6];
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    if (n == sizeof b && memcmp(b, "\x93NUMPY", 6) == 0) return 0;
+    return n >= 1 && b[0] == 0x08;
+}
+
 int cli_cmd_inspect(const cli_command *cmd, int argc, char **argv)
 {
     cli_opt opts[] = {{"--rank-tol", 1, 0, NULL},   {"--spectrum", 0, 0, NULL}, {"--circular", 1, 0, NULL},
@@ -237,6 +284,18 @@ int cli_cmd_inspect(const cli_command *cmd, int argc, char **argv)
     if (opts[4].given && (rc = cli_opt_pair(cmd, &opts[4], &sth, &stw, 1)) != CLI_CONTINUE) return rc;
     if (opts[5].given && (rc = opt_padding4(cmd, &opts[5], pad)) != CLI_CONTINUE) return rc;
 
+    if (is_model_file(pos[0])) {
+        if (opts[2].given || opts[3].given)
+            return cli_usage_error(cmd, "%s applies to a conv kernel W.npy; a model's convolutions are measured at "
+                                        "its input size",
+                                   opts[2].given ? "--circular" : "--input-size");
+#if NNLA_HAVE_ONNX
+        return cli_inspect_model(cmd, pos[0], rank_tol, opts[1].given);
+#else
+        cli_error(cmd, "'%s' is an ONNX model, and this nnla was built without the ONNX module", pos[0]);
+        return CLI_EXIT_FAIL;
+#endif
+    }
     nnla_array a = {0};
     nnla_cmat W;
     if (!load_weight(cmd, pos[0], &a, &W)) {

@@ -19,12 +19,14 @@ static const cli_command commands[] = {
     {"conv2d", cli_cmd_conv2d, "2-D convolution of an NCHW batch (PyTorch layout)", cli_help_conv2d},
     {"act", cli_cmd_act, "apply an activation function (softmax over axis 1, as PyTorch's dim=1)", cli_help_act},
     {"pool", cli_cmd_pool, "max or average pooling of an NCHW batch", cli_help_pool},
-    {"inspect", cli_cmd_inspect, "spectral figures of a weight: norm, condition, ranks, spectrum", cli_help_inspect},
+    {"inspect", cli_cmd_inspect, "spectral figures of a weight, or of every layer of an ONNX model", cli_help_inspect},
     {"specnorm", cli_cmd_specnorm, "spectral norm of a weight (exact or power iteration); W / sigma", cli_help_specnorm},
     {"init", cli_cmd_init, "a new weight: Xavier, He, LeCun or orthogonal, from a seed", cli_help_init},
 #if NNLA_HAVE_ONNX
     {"run", cli_cmd_run, "run an ONNX model on a batch of samples (double precision)", cli_help_run},
     {"convert", cli_cmd_convert, "load an ONNX model and save it in float32 or float64", cli_help_convert},
+    {"compress", cli_cmd_compress, "low-rank compression of an ONNX model's dense and conv layers", cli_help_compress},
+    {"train", cli_cmd_train, "fine-tune an ONNX model on X.npy, Y.npy (SGD, momentum, Adam, AdamW)", cli_help_train},
 #endif
     {"lowrank", cli_cmd_lowrank, "best rank-k factors W ~ L R (rank, energy or tolerance), errors", cli_help_lowrank},
     {"pca", cli_cmd_pca, "principal component analysis: components, variances, transformed data", cli_help_pca},

@@ -6,6 +6,8 @@
  *   BENCH onnx_load_cnn_f32 ...
  *   BENCH onnx_forward_cnn_b64 median_s=... speedup_vs_handbuilt=...
  *   BENCH onnx_forward_cnn_bn_b64 median_s=... speedup_vs_handbuilt=...
+ *   BENCH compress_cnn_rank32 layers=... params_ratio=... median_s=... svd_s=... ratio_to_svds=...
+ *   BENCH compress_cnn_rank32_randomized median_s=... speedup_vs_exact=... err_fro_ratio=...
  *
  * The network is a small CIFAR-style CNN for 3 x 32 x 32 images, about 1.15 M parameters:
  * conv 3->32, conv 32->32, max pool, conv 32->64, conv 64->64, max pool (3x3 kernels, padding 1,
@@ -20,7 +22,15 @@
  * and against the one loaded from a model with a BatchNorm after every convolution and the ReLU
  * as a layer of its own (folded and fused on load). Goal: speedup_vs_handbuilt >= 0.98 (the
  * imported network is the hand-built one). Timed in alternation (bench_compare).
+ *
+ * Compression (nnla_net_compress, rank 32: the convolutions 32->64 and 64->64 and the dense
+ * 4096->256 layer compress; the others would not save): a clone of the loaded network compressed,
+ * against a clone and the thin SVDs (nnla_svd) of the same layers, the floor of the exact path
+ * (ratio_to_svds: how much the factors, the network edits and the checks add); and the randomized
+ * path (p = 10, q = 2) against the exact one, with the ratio of their Frobenius errors summed over
+ * the layers.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +167,78 @@ static int same_structure(const nnla_net *a, const nnla_net *b)
     return 1;
 }
 
+/* Compression: a clone compressed (exact or randomized), or a clone and the thin SVDs of the layers. */
+typedef struct compress_job {
+    const nnla_net *net;
+    const nnla_compress_opts *opts; /* NULL: exact */
+    const size_t *layers;           /* svd job: the layers to decompose */
+    size_t nlayers;
+    int svd_only, failed;
+    double err_fro2;                /* the compress job's sum of squared Frobenius errors */
+} compress_job;
+
+static void run_compress(void *p)
+{
+    compress_job *j = p;
+    nnla_net *c = NULL;
+    if (nnla_net_clone(j->net, &c) != NNLA_OK) {
+        j->failed = 1;
+        return;
+    }
+    if (!j->svd_only) {
+        nnla_compress_report rep[16];
+        size_t count = 0;
+        if (nnla_net_compress(c, nnla_rank_fixed(32), j->opts, rep, 16, &count) != NNLA_OK) j->failed = 1;
+        j->err_fro2 = 0.0;
+        for (size_t t = 0; t < count; t++)
+            if (rep[t].action == NNLA_COMPRESS_DONE) j->err_fro2 += rep[t].lowrank.err_fro * rep[t].lowrank.err_fro;
+    } else {
+        for (size_t t = 0; t < j->nlayers; t++) {
+            nnla_layer_spec s;
+            nnla_net_layer_spec(c, j->layers[t], &s);
+            size_t m = s.weight.rows, n = s.weight.cols, r = m < n ? m : n;
+            double *u = malloc(m * r * sizeof *u), *sv = malloc(r * sizeof *sv), *vt = malloc(r * n * sizeof *vt);
+            if (u == NULL || sv == NULL || vt == NULL ||
+                nnla_svd_alloc(NNLA_SVD_THIN, s.weight, sv, nnla_mat_view(u, m, r, r), nnla_mat_view(vt, r, n, n),
+                               NULL) != NNLA_OK)
+                j->failed = 1;
+            free(u), free(sv), free(vt);
+        }
+    }
+    nnla_net_free(c);
+}
+
+static int bench_compress(const nnla_net *net, int reps)
+{
+    nnla_net *c;
+    nnla_compress_report rep[16];
+    size_t count, layers[16], nl = 0;
+    if (nnla_net_clone(net, &c) != NNLA_OK) return 1;
+    if (nnla_net_compress(c, nnla_rank_fixed(32), NULL, rep, 16, &count) != NNLA_OK) {
+        nnla_net_free(c);
+        return 1;
+    }
+    for (size_t t = 0; t < count; t++)
+        if (rep[t].action == NNLA_COMPRESS_DONE) layers[nl++] = rep[t].layer;
+    double ratio = (double)nnla_net_num_params(c) / (double)nnla_net_num_params(net);
+    nnla_net_free(c);
+    compress_job a = {net, NULL, NULL, 0, 0, 0, 0.0}, b = {net, NULL, layers, nl, 1, 0, 0.0};
+    double t_c, t_svd;
+    bench_compare(run_compress, &a, run_compress, &b, 2, reps, &t_c, &t_svd);
+    printf("BENCH compress_cnn_rank32 layers=%zu params_ratio=%.4f median_s=%.6g svd_s=%.6g ratio_to_svds=%.4f\n", nl,
+           ratio, t_c, t_svd, t_c / t_svd);
+    fflush(stdout);
+    nnla_compress_opts o = nnla_compress_opts_default();
+    o.randomized = 1;
+    compress_job r = {net, &o, NULL, 0, 0, 0, 0.0};
+    double t_r, t_e;
+    bench_compare(run_compress, &r, run_compress, &a, 2, reps, &t_r, &t_e);
+    printf("BENCH compress_cnn_rank32_randomized median_s=%.6g speedup_vs_exact=%.4f err_fro_ratio=%.6f\n", t_r,
+           t_e / t_r, sqrt(r.err_fro2 / a.err_fro2));
+    fflush(stdout);
+    return a.failed || b.failed || r.failed;
+}
+
 int bench_cmd_onnx(int argc, char **argv)
 {
     (void)argc;
@@ -225,6 +307,12 @@ int bench_cmd_onnx(int argc, char **argv)
         nnla_net_free(imported);
     }
     free(x);
+
+    /* compression of the model's layers */
+    if (bench_compress(hand, reps)) {
+        fprintf(stderr, "bench onnx: compression failed\n");
+        rc = 1;
+    }
     nnla_net_free(hand);
     nnla_net_free(hand_bn);
     return rc;

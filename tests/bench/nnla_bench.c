@@ -29,7 +29,7 @@ static const struct {
     {"gate", bench_cmd_gate, "the BLAS gate's cost: gemm 8, 32, 96 with and without it, 1/2/8 threads"},
     {"lowrank", bench_cmd_lowrank, "randomized SVD (k 32, p 10, q 2) vs full thin SVD, 1024x1024, 4096x1024"},
 #if NNLA_HAVE_ONNX
-    {"onnx", bench_cmd_onnx, "ONNX load time (1.15 M parameters) and imported vs hand-built CNN, batch 64"},
+    {"onnx", bench_cmd_onnx, "ONNX load time (1.15 M parameters), imported vs hand-built CNN (batch 64), compressing it"},
 #endif
 };
 
