@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 nnla_install_deps $NNLA_DEPS_BUILD
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
-echo "== main job: build/examples/spectral"
-./build/examples/spectral
+echo "== main job: build/bin/nnla-digits (report: build/nnla-digits/report.html)"
+./build/bin/nnla-digits --out build/nnla-digits

@@ -11,10 +11,11 @@
 #                    for gcc 12, Debian 12's compiler; libgfortran5 has the runtime only), the
 #                    peers the cross-checks compare against: SciPy, scikit-learn and PyTorch, and
 #                    ONNX's Python package and its backend test data (the ONNX conformance tests).
+#   zlib1g-dev:     nnla-digits (the main job) reads the gzip-compressed digits with zlib.
 #   libopenblas0-openmp: the OpenMP build of OpenBLAS, which libnnla prefers at run time (its
 #                    GEMM runs on one thread inside libnnla's parallel loops; docs/guide.md).
 NNLA_DEPS_BUILD="build-essential cmake pkg-config libopenblas-dev libopenblas0-openmp liblapacke-dev libcmocka-dev
-                 libprotobuf-c-dev protobuf-c-compiler libonnx-dev"
+                 libprotobuf-c-dev protobuf-c-compiler libonnx-dev zlib1g-dev"
 NNLA_DEPS_TEST="clang libclang-rt-14-dev python3 python3-numpy python3-scipy python3-sklearn python3-torch doxygen locales libgfortran-12-dev
                 python3-onnx libonnx-testdata"
 

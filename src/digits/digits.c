@@ -29,6 +29,7 @@
 #ifndef NNLA_HAVE_ONNX
 #define NNLA_HAVE_ONNX 0
 #endif
+#include <nnla/compress.h>
 
 #ifndef NNLA_DIGITS_DATA
 #define NNLA_DIGITS_DATA "digits.csv.gz"
@@ -233,12 +234,12 @@ static int print_epoch(const nnla_epoch *e, void *user)
     return 0;
 }
 
-static nnla_status train(nnla_net *net, const data *tr, const data *te, size_t epochs, uint64_t seed,
+static nnla_status train(nnla_net *net, const data *tr, const data *te, size_t epochs, double lr, uint64_t seed,
                          nnla_train_reg reg, double reg_value, curve *c)
 {
     nnla_train_config cfg = nnla_train_config_default();
     cfg.optim = nnla_optim_adam_default();
-    cfg.lr = nnla_lr_cosine(2e-3, epochs * ((tr->n + 31) / 32), 1e-5);
+    cfg.lr = nnla_lr_cosine(lr, epochs * ((tr->n + 31) / 32), 1e-5);
     cfg.batch = 32;
     cfg.seed = seed;
     cfg.reg = reg;
@@ -253,14 +254,6 @@ static nnla_status train(nnla_net *net, const data *tr, const data *te, size_t e
 }
 
 /* ------------------------------------------------------------------ inspection */
-
-typedef struct layer_row {
-    size_t index;
-    nnla_layer_kind kind;
-    nnla_spectral_diag d;
-    double op_norm, lip;
-    const double *spectrum;
-} layer_row;
 
 /* ------------------------------------------------------------------ compression */
 
@@ -293,24 +286,27 @@ static size_t same_predictions(const nnla_net *a, const nnla_net *b, const data 
 
 /* ------------------------------------------------------------------ the report */
 
-static void write_report(FILE *f, const curve *plain, const curve *regc, const nnla_layer_diag *diag, size_t nl,
+static void write_report(FILE *f, size_t ntrain, const curve *plain, const curve *regc, const nnla_layer_diag *diag, size_t nl,
                          const double *spectrum, double lip, double reg_lip, double acc, double reg_acc,
                          const double *eps, size_t neps, double att[2][2][6], const double *proj, const size_t *labels,
-                         size_t n, const nnla_pca *pca)
+                         size_t n, const nnla_pca *pca, const comp_row *comp, size_t ncomp, const comp_row *ft,
+                         size_t ft_epochs, size_t params)
 {
     fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>nnla-digits report</title>\n"
-               "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"
+               "<style>body{font-family:sans-serif;max-width:1340px;margin:2em auto;color:#222}"
                "figure{display:inline-block;margin:0.5em}table{border-collapse:collapse;margin:1em 0}"
                "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}h1{font-size:1.6em}</style>"
                "</head><body>\n<h1>libnnla on the handwritten digits</h1>\n");
-    fprintf(f, "<p>libnnla %s. A CNN trained on %zu of 1797 digits; held-out accuracy %.2f%%; under spectral "
-               "normalization %.2f%%. Lipschitz bounds %.4g (plain) and %.4g (regularized).</p>\n",
-            nnla_version(), (size_t)0, 100 * acc, 100 * reg_acc, lip, reg_lip);
+    fprintf(f, "<p>libnnla %s. A CNN trained on %zu of 1797 digits: held-out accuracy %.2f%%; under spectral "
+               "normalization %.2f%%. Lipschitz bounds %.4g (plain) and %.4g (regularized). Compressed to %.3f of its "
+               "parameters and fine-tuned: %.2f%%.</p>\n",
+            nnla_version(), ntrain, 100 * acc, 100 * reg_acc, lip, reg_lip, (double)ft->params / (double)params,
+            100 * ft->accuracy);
     /* training curves */
-    rep_series tc[4] = {{"loss, plain", plain->epoch, plain->loss, plain->n, 0},
-                        {"loss, spectral norm", regc->epoch, regc->loss, regc->n, 1},
-                        {"held-out acc., plain", plain->epoch, plain->test_acc, plain->n, 0},
-                        {"held-out acc., spectral", regc->epoch, regc->test_acc, regc->n, 1}};
+    rep_series tc[4] = {{"plain", plain->epoch, plain->loss, plain->n, 0},
+                        {"spectral norm", regc->epoch, regc->loss, regc->n, 1},
+                        {"plain", plain->epoch, plain->test_acc, plain->n, 0},
+                        {"spectral norm", regc->epoch, regc->test_acc, regc->n, 1}};
     rep_chart c1 = {"Training loss", "epoch", "mean cross-entropy", tc, 2, 1, 0, 0};
     rep_chart c2 = {"Held-out accuracy", "epoch", "accuracy", tc + 2, 2, 0, 0, 0};
     fputs("<h2>Training</h2>\n<figure>", f);
@@ -337,13 +333,33 @@ static void write_report(FILE *f, const curve *plain, const curve *regc, const n
                 d->stable_rank, d->effective_rank, diag[i].op_norm);
         if (ns < 8) {
             snprintf(names[ns], sizeof names[ns], "layer %zu (%s)", i, nnla_layer_kind_name(diag[i].kind));
-            sp[ns] = (rep_series){names[ns], idx, spectrum + diag[i].spectrum_offset, d->k, 0};
+            sp[ns] = (rep_series){names[ns], idx, spectrum + diag[i].spectrum_offset, d->k < 512 ? d->k : 512, 0};
             ns++;
         }
     }
     fputs("</table>\n<figure>", f);
     rep_chart c3 = {"Singular values of each layer's weight", "index", "singular value", sp, ns, 1, 0, 0};
     rep_line_chart(f, &c3);
+    fputs("</figure>\n", f);
+    /* compression */
+    double cp[8], ca[8];
+    fputs("<h2>Compression</h2>\n<table><tr><th>energy kept</th><th>parameters</th><th>of the original</th>"
+          "<th>held-out accuracy</th></tr>\n",
+          f);
+    fprintf(f, "<tr><td>(none)</td><td>%zu</td><td>1</td><td>%.2f%%</td></tr>\n", params, 100 * acc);
+    for (size_t k = 0; k < ncomp && k < 8; k++) {
+        fprintf(f, "<tr><td>%.3f</td><td>%zu</td><td>%.3f</td><td>%.2f%%</td></tr>\n", comp[k].energy, comp[k].params,
+                (double)comp[k].params / (double)params, 100 * comp[k].accuracy);
+        cp[k] = (double)comp[k].params;
+        ca[k] = comp[k].accuracy;
+    }
+    fprintf(f, "<tr><td>%.3f, then %zu epochs of training</td><td>%zu</td><td>%.3f</td><td>%.2f%%</td></tr>\n",
+            ft->energy, ft_epochs, ft->params, (double)ft->params / (double)params, 100 * ft->accuracy);
+    fputs("</table>\n<figure>", f);
+    const double ftp = (double)ft->params;
+    rep_series cs[2] = {{"truncated SVD", cp, ca, ncomp < 8 ? ncomp : 8, 0}, {"then fine-tuned", &ftp, &ft->accuracy, 1, 0}};
+    rep_chart cc = {"Accuracy against the number of parameters", "parameters", "held-out accuracy", cs, 2, 0, 0, 0};
+    rep_line_chart(f, &cc);
     fputs("</figure>\n", f);
     /* attacks */
     rep_series at[4] = {{"FGSM, plain", eps, att[0][0], neps, 0},
@@ -356,10 +372,15 @@ static void write_report(FILE *f, const curve *plain, const curve *regc, const n
     fputs("</figure>\n", f);
     /* PCA */
     double *px = malloc(n * sizeof *px), *py = malloc(n * sizeof *py);
+    if (!px || !py) {
+        free(px), free(py);
+        fputs("<p>(out of memory for the PCA plot)</p></body></html>\n", f);
+        return;
+    }
     for (size_t i = 0; i < n; i++) px[i] = proj[i * 10], py[i] = proj[i * 10 + 1];
-    double comp[10], ratio[10];
-    for (size_t k = 0; k < 10; k++) comp[k] = (double)(k + 1), ratio[k] = pca->explained_variance_ratio[k];
-    rep_series ev = {"explained variance ratio", comp, ratio, 10, 0};
+    double pcn[10], ratio[10];
+    for (size_t k = 0; k < 10; k++) pcn[k] = (double)(k + 1), ratio[k] = pca->explained_variance_ratio[k];
+    rep_series ev = {"explained variance ratio", pcn, ratio, 10, 0};
     rep_chart c5 = {"PCA: explained variance", "component", "ratio", &ev, 1, 0, 0, 0};
     fputs("<h2>Dimensionality reduction</h2>\n<figure>", f);
     rep_scatter(f, "The digits on their first two principal components", "component 1", "component 2", px, py,
@@ -374,7 +395,7 @@ static void write_report(FILE *f, const curve *plain, const curve *regc, const n
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: nnla-digits [--data digits.csv.gz] [--out DIR] [--epochs N] [--seed S]\n"
+    fprintf(f, "usage: nnla-digits [--data digits.csv.gz] [--out DIR] [--epochs N] [--seed S] [--threads T]\n"
                "Trains, inspects, compresses, regularizes and attacks a CNN on the 8 x 8 handwritten\n"
                "digits, and writes DIR/report.html (default DIR: nnla-digits-out) and DIR/digits.onnx.\n");
 }
@@ -384,6 +405,7 @@ int main(int argc, char **argv)
     const char *data_path = NULL, *out_dir = "nnla-digits-out";
     size_t epochs = 20;
     uint64_t seed = 1;
+    long threads = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
@@ -401,6 +423,8 @@ int main(int argc, char **argv)
             epochs = strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--seed") == 0)
             seed = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--threads") == 0)
+            threads = strtol(argv[++i], NULL, 10);
         else {
             usage(stderr);
             return 2;
@@ -408,6 +432,12 @@ int main(int argc, char **argv)
     }
     if (epochs == 0 || epochs > 64) {
         fprintf(stderr, "nnla-digits: --epochs must be 1 .. 64\n");
+        return 2;
+    }
+    /* One thread unless asked: the layers here are small (8 x 8 images, batches of 32), and a second
+       OpenMP thread costs more in hand-offs than it gains (docs/performance.md). */
+    if (threads < 1 || threads > 64 || nnla_blas_set_num_threads((int)threads) != NNLA_OK) {
+        fprintf(stderr, "nnla-digits: --threads must be 1 .. %d\n", nnla_blas_max_threads());
         return 2;
     }
     t_start = t_stage = now();
@@ -431,7 +461,7 @@ int main(int argc, char **argv)
     nnla_net *net = NULL;
     TRY(make_model(seed, &net), "model");
     curve plain;
-    TRY(train(net, &tr, &te, epochs, seed, NNLA_REG_NONE, 0.0, &plain), "training");
+    TRY(train(net, &tr, &te, epochs, 2e-3, seed, NNLA_REG_NONE, 0.0, &plain), "training");
     double acc = 0.0;
     TRY(accuracy(net, &te, &acc), "evaluation");
     printf("   held-out accuracy %.2f%%, %zu parameters\n", 100 * acc, nnla_net_num_params(net));
@@ -463,14 +493,55 @@ int main(int argc, char **argv)
     printf("   Lipschitz bound of the network (2-norm): %.4g\n", lip);
     stage_done("inspect");
 
-    double comp_acc = acc, params_ratio = 1.0; /* set by the compression stage */
+    /* 4. compress: every dense and conv layer factored at the rank that keeps a fraction of its energy */
+    printf("4. compress: SVD compression of every layer (W ~ L R at the rank keeping an energy fraction)\n");
+    static const double energies[] = {0.8, 0.9, 0.95, 0.99, 0.999};
+    enum { NEN = sizeof energies / sizeof energies[0] };
+    comp_row comp[NEN];
+    const size_t params = nnla_net_num_params(net);
+    nnla_net *small = NULL; /* the most compressed network, fine-tuned below */
+    printf("   %-8s %10s %8s %10s   ranks (conv, conv, dense, dense)\n", "energy", "parameters", "ratio", "accuracy");
+    for (size_t k = 0; k < NEN; k++) {
+        nnla_net *c = NULL;
+        nnla_compress_report rep[8];
+        size_t count = 0;
+        TRY(nnla_net_clone(net, &c), "clone");
+        TRY(nnla_net_compress(c, nnla_rank_energy(energies[k]), NULL, rep, 8, &count), "compression");
+        comp[k].energy = energies[k];
+        comp[k].params = nnla_net_num_params(c);
+        TRY(accuracy(c, &te, &comp[k].accuracy), "evaluation");
+        printf("   %-8.3f %10zu %8.3f %9.2f%%  ", energies[k], comp[k].params, (double)comp[k].params / (double)params,
+               100 * comp[k].accuracy);
+        for (size_t j = 0; j < count; j++)
+            printf(" %zu%s", rep[j].rank, rep[j].action == NNLA_COMPRESS_DONE ? "" : "(kept)");
+        printf("\n");
+        if (k == 0)
+            small = c;
+        else
+            nnla_net_free(c);
+    }
+    /* Truncation costs accuracy at 80% energy; a few epochs of training the factors win it back
+       (the compressed network is an ordinary nnla_net: the trainer sees two layers per factored one). */
+    enum { FT_EPOCHS = 5 };
+    const double ft_lr = 1e-3;
+    printf("   fine-tune the %.3f network (%zu parameters) for %d epochs, lr %.0e:\n", energies[0], comp[0].params,
+           FT_EPOCHS, ft_lr);
+    curve ftc;
+    TRY(train(small, &tr, &te, FT_EPOCHS, ft_lr, seed, NNLA_REG_NONE, 0.0, &ftc), "fine-tuning");
+    comp_row ft = comp[0];
+    TRY(accuracy(small, &te, &ft.accuracy), "evaluation");
+    printf("   compressed and fine-tuned: %.2f%% held-out with %.3f of the parameters (before fine-tuning %.2f%%)\n",
+           100 * ft.accuracy, (double)ft.params / (double)params, 100 * comp[0].accuracy);
+    const double comp_acc = ft.accuracy, params_ratio = (double)ft.params / (double)params;
+    nnla_net_free(small);
+    stage_done("compress");
 
     /* 5. regularize: the same model trained with every layer's spectral norm kept <= 2.5 */
     printf("5. regularize: the same CNN trained under spectral normalization (sigma <= 2.5 per layer)\n");
     nnla_net *reg = NULL;
     TRY(make_model(seed, &reg), "model");
     curve regc;
-    TRY(train(reg, &tr, &te, epochs, seed, NNLA_REG_SPECTRAL_NORM, 2.5, &regc), "regularized training");
+    TRY(train(reg, &tr, &te, epochs, 2e-3, seed, NNLA_REG_SPECTRAL_NORM, 2.5, &regc), "regularized training");
     double reg_acc = 0.0, reg_lip = 0.0;
     TRY(accuracy(reg, &te, &reg_acc), "evaluation");
     TRY(nnla_net_lipschitz(reg, &so, &reg_lip, NULL, &li, dw, dbytes > lbytes ? dbytes : lbytes), "lipschitz");
@@ -554,8 +625,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "nnla-digits: cannot write %s: %s\n", report_path, strerror(errno));
         return 1;
     }
-    write_report(f, &plain, &regc, diag, nl, spectrum, lip, reg_lip, acc, reg_acc, eps_list, NEPS, att, proj, all.y,
-                 all.n, &pca);
+    write_report(f, tr.n, &plain, &regc, diag, nl, spectrum, lip, reg_lip, acc, reg_acc, eps_list, NEPS, att, proj, all.y,
+                 all.n, &pca, comp, NEN, &ft, FT_EPOCHS, params);
     fclose(f);
     printf("9. report: %s\n", report_path);
     stage_done("report");

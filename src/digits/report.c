@@ -7,10 +7,10 @@
 #include <math.h>
 #include <string.h>
 
-#define W 560
+#define W 640
 #define H 340
 #define ML 64 /* margins: left, right, top, bottom */
-#define MR 150
+#define MR 220
 #define MT 36
 #define MB 48
 
@@ -136,9 +136,9 @@ void rep_line_chart(FILE *f, const rep_chart *c)
         fputs("\"/>\n", f);
         for (size_t i = 0; i < r->n && r->n <= 30; i++)
             if (isfinite(r->y[i]) && !(c->logy && r->y[i] <= 0))
-                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>", px(&a, r->x[i]),
-                        py(&a, r->y[i]), color);
-        legend(f, s, r->name, color, r->dashed, 0);
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%s\" fill=\"%s\"/>", px(&a, r->x[i]),
+                        py(&a, r->y[i]), r->n == 1 ? "5" : "2.5", color);
+        legend(f, s, r->name, color, r->dashed, r->n == 1); /* a lone point: a dot in the legend */
     }
     fputs("</svg>\n", f);
 }
