@@ -19,6 +19,13 @@
  * with no col2im and no im2col. Its result is checked by the adjoint identities
  * <conv(x, w), dy> = <x, dx> = <w, dw> (within 1e-10 relative).
  *
+ * threads= is nnla_num_threads(), the threads each pass may use; blas= is nnla_blas_parallel() (2: the
+ * OpenMP OpenBLAS, whose GEMMs then run on one thread inside the convolution's own threads; 1: the
+ * pthread build, under which the convolution runs its loops on one thread and each GEMM on
+ * OpenBLAS's threads). The 1024^3 DGEMM of peak_fraction is called from the main thread outside
+ * any parallel region, so it runs on the same number of threads: omp_get_max_threads() with the
+ * OpenMP build (nnla_num_threads()), OpenBLAS's own count with the pthread build.
+ *
  * speedup_vs_gemm: the baseline is the GEMM that defines an im2col convolution, one per
  * image: W [out][in*kh*kw] times a column matrix [in*kh*kw][out_h*out_w] built beforehand
  * (image 0's, by nnla_im2col, reused for every image so it is as hot as it can be; for a 1x1
@@ -48,6 +55,7 @@
 #include <cblas.h>
 #include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +80,8 @@ typedef struct gemm_call {
 } gemm_call;
 
 static dgemm_fn real_dgemm;
-static int recording;
+static int recording; /* set and cleared by the main thread outside any pass */
+static pthread_mutex_t record_lock = PTHREAD_MUTEX_INITIALIZER; /* the pass's threads record at once */
 static gemm_call *calls;
 static size_t ncalls, capcalls;
 static int record_overflow;
@@ -98,6 +107,7 @@ __attribute__((weak)) void cblas_dgemm(const enum CBLAS_ORDER order, const enum 
                                        const double beta, double *c, const blasint ldc)
 {
     if (recording) {
+        pthread_mutex_lock(&record_lock);
         if (ncalls == capcalls) {
             size_t cap = capcalls ? 2 * capcalls : 256;
             gemm_call *p = realloc(calls, cap * sizeof *p);
@@ -112,6 +122,7 @@ __attribute__((weak)) void cblas_dgemm(const enum CBLAS_ORDER order, const enum 
             gemm_call g = {order, ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c};
             calls[ncalls++] = g;
         }
+        pthread_mutex_unlock(&record_lock);
     }
     get_real_dgemm()(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
@@ -301,8 +312,9 @@ static int bench_bwd_case(conv_case *c, int reps)
     double gf, gp;
     time_vs_peak(run_bwd, c, flops, reps, &gf, &gp);
     printf("BENCH conv_bwd_%s median_s=%.6g gflops=%.4g peak_fraction=%.3f dgemm_gflops=%.4g speedup_vs_gemm=%.4f "
-           "workspace_bytes=%zu\n",
-           c->name + 5, t_nnla, flops / t_nnla * 1e-9, gf / gp, gp, t_gemm / t_nnla, c->bwork_size);
+           "workspace_bytes=%zu threads=%d blas=%d\n",
+           c->name + 5, t_nnla, flops / t_nnla * 1e-9, gf / gp, gp, t_gemm / t_nnla, c->bwork_size, nnla_num_threads(),
+           nnla_blas_parallel());
     printf("#   conv_bwd_%s: textbook backward GEMMs %.6g s (%.4g GFLOP/s); <y,dy> %.15g, <x,dx> %.15g, "
            "<w,dw> %.15g\n",
            c->name + 5, t_gemm, flops / t_gemm * 1e-9, lhs, rx, rw);
@@ -421,9 +433,9 @@ static int bench_conv_case(conv_case *c, int reps, int direct, int bwd)
     double gf, gp;
     time_vs_peak(run_conv, c, flops, reps, &gf, &gp);
     printf("BENCH %s median_s=%.6g gflops=%.4g peak_fraction=%.3f dgemm_gflops=%.4g speedup_vs_gemm=%.4f "
-           "speedup_vs_calls=%.4f speedup_vs_direct=%.4g workspace_bytes=%zu\n",
+           "speedup_vs_calls=%.4f speedup_vs_direct=%.4g workspace_bytes=%zu threads=%d blas=%d\n",
            c->name, t_nnla, flops / t_nnla * 1e-9, gf / gp, gp, t_gemm / t_nnla, t_calls / t_nnla2,
-           t_direct / t_nnla, c->work_size);
+           t_direct / t_nnla, c->work_size, nnla_num_threads(), nnla_blas_parallel());
     printf("#   %s: textbook GEMMs %.6g s (%.4g GFLOP/s); its %zu GEMM calls %.6g s (%.4g GFLOP/s) "
            "against nnla %.6g s; direct %.6g s, max |y - direct| = %.3g (max |y| %.3g)\n",
            c->name, t_gemm, flops / t_gemm * 1e-9, c->ncalls, t_calls, flops / t_calls * 1e-9, t_nnla2,
