@@ -59,6 +59,9 @@
 #ifndef NNLA_CONV_TARGET_COLS_NOSPLIT
 #define NNLA_CONV_TARGET_COLS_NOSPLIT 4096 /* ... or below this when the kernel-row split does not apply */
 #endif
+#ifndef NNLA_CONV_TARGET_COLS_NOSPLIT_BWD
+#define NNLA_CONV_TARGET_COLS_NOSPLIT_BWD 1024 /* ... the same for the backward passes */
+#endif
 #ifndef NNLA_CONV_COL_BYTES
 #define NNLA_CONV_COL_BYTES ((size_t)16 << 20) /* cap on the column matrix of one chunk */
 #endif
@@ -323,8 +326,12 @@ static nnla_status plan_make(const conv_geom *g, conv_op op, size_t batch, size_
     /* Several images per chunk when one image is narrower than the target. The target is
      * higher when the kernel-row split does not apply: those GEMMs have a small inner
      * dimension (few input channels), and BLAS runs them faster the more columns they get
-     * (measured: 4096 columns 13-20% faster than 1024 for 32x32 images of 3 channels). */
-    const size_t target = ksplit_ok(g) ? NNLA_CONV_TARGET_COLS : NNLA_CONV_TARGET_COLS_NOSPLIT;
+     * (measured: 4096 columns 13-20% faster than 1024 for 32x32 images of 3 channels). Not for the
+     * backward passes: their grouped images cost a gather of dy, and one image per GEMM straight
+     * from dy measured 5-44% faster there (docs/performance.md). */
+    const size_t target = ksplit_ok(g)         ? NNLA_CONV_TARGET_COLS
+                          : op == OP_FORWARD ? NNLA_CONV_TARGET_COLS_NOSPLIT
+                                             : NNLA_CONV_TARGET_COLS_NOSPLIT_BWD;
     if (g->p < target && batch > 1) {
         size_t nimg = (target + g->p - 1) / g->p, per;
         if (nimg > batch) nimg = batch;
