@@ -12,7 +12,8 @@
  *   - one image (or a band of its rows) per chunk: the GEMM writes straight into the NCHW
  *     output (ldc = out_h*out_w, at the band's column offset) and the pass is in place;
  *   - several whole images per chunk (images of fewer than NNLA_CONV_TARGET_COLS output
- *     pixels, NNLA_CONV_TARGET_COLS_NOSPLIT without the kernel-row split): one wider GEMM
+ *     pixels; without the kernel-row split NNLA_CONV_TARGET_COLS_NOSPLIT for the forward pass
+ *     over the pthread OpenBLAS, NNLA_CONV_TARGET_COLS_NOSPLIT_1T otherwise): one wider GEMM
  *     into a scratch block [out/groups][images*out_h*out_w], and the pass copies it into
  *     the images' NCHW planes. The copy costs what the in-place pass costs, and the wider
  *     GEMM runs faster.
@@ -59,8 +60,8 @@
 #ifndef NNLA_CONV_TARGET_COLS_NOSPLIT
 #define NNLA_CONV_TARGET_COLS_NOSPLIT 4096 /* ... or below this when the kernel-row split does not apply */
 #endif
-#ifndef NNLA_CONV_TARGET_COLS_NOSPLIT_BWD
-#define NNLA_CONV_TARGET_COLS_NOSPLIT_BWD 1024 /* ... the same for the backward passes */
+#ifndef NNLA_CONV_TARGET_COLS_NOSPLIT_1T
+#define NNLA_CONV_TARGET_COLS_NOSPLIT_1T 1024 /* ... the same for one-thread GEMMs and the backward passes */
 #endif
 #ifndef NNLA_CONV_COL_BYTES
 #define NNLA_CONV_COL_BYTES ((size_t)16 << 20) /* cap on the column matrix of one chunk */
@@ -323,15 +324,17 @@ static nnla_status plan_make(const conv_geom *g, conv_op op, size_t batch, size_
     NNLA__TRY(plan_min(g, op, &one));
     if (avail < one.bytes) return NNLA_EWORKSPACE;
 
-    /* Several images per chunk when one image is narrower than the target. The target is
-     * higher when the kernel-row split does not apply: those GEMMs have a small inner
-     * dimension (few input channels), and BLAS runs them faster the more columns they get
-     * (measured: 4096 columns 13-20% faster than 1024 for 32x32 images of 3 channels). Not for the
-     * backward passes: their grouped images cost a gather of dy, and one image per GEMM straight
-     * from dy measured 5-44% faster there (docs/performance.md). */
-    const size_t target = ksplit_ok(g)         ? NNLA_CONV_TARGET_COLS
-                          : op == OP_FORWARD ? NNLA_CONV_TARGET_COLS_NOSPLIT
-                                             : NNLA_CONV_TARGET_COLS_NOSPLIT_BWD;
+    /* Several images per chunk when one image is narrower than the target. Without the
+     * kernel-row split (small inner dimension: few input channels) the forward pass's GEMMs on
+     * OpenBLAS's threads (the pthread build) run faster the more columns they get (measured:
+     * 4096 columns 10-20% faster than 1024 for 32x32 images of 3 channels), while one-thread
+     * GEMMs (the OpenMP build, inside libnnla's threads or not) run 7-11% faster on one image of
+     * 1024 straight into y, whose pieces stay in the core's cache; the backward passes, for
+     * which grouping costs a gather of dy, too (1.1-1.75x; docs/performance.md). Which OpenBLAS
+     * is loaded decides, never the thread count (the results must not depend on it). */
+    const size_t target = ksplit_ok(g) ? NNLA_CONV_TARGET_COLS
+                          : op == OP_FORWARD && !nnla__omp_blas() ? NNLA_CONV_TARGET_COLS_NOSPLIT
+                                                                  : NNLA_CONV_TARGET_COLS_NOSPLIT_1T;
     if (g->p < target && batch > 1) {
         size_t nimg = (target + g->p - 1) / g->p, per;
         if (nimg > batch) nimg = batch;
