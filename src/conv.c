@@ -12,7 +12,8 @@
  *   - one image (or a band of its rows) per chunk: the GEMM writes straight into the NCHW
  *     output (ldc = out_h*out_w, at the band's column offset) and the pass is in place;
  *   - several whole images per chunk (images of fewer than NNLA_CONV_TARGET_COLS output
- *     pixels, NNLA_CONV_TARGET_COLS_NOSPLIT without the kernel-row split): one wider GEMM
+ *     pixels; without the kernel-row split NNLA_CONV_TARGET_COLS_NOSPLIT for the forward pass
+ *     over the pthread OpenBLAS, NNLA_CONV_TARGET_COLS_NOSPLIT_1T otherwise): one wider GEMM
  *     into a scratch block [out/groups][images*out_h*out_w], and the pass copies it into
  *     the images' NCHW planes. The copy costs what the in-place pass costs, and the wider
  *     GEMM runs faster.
@@ -47,6 +48,7 @@
  * checks either way. col2im adds the same runs back, without a row buffer.
  */
 #include <cblas.h>
+#include <omp.h>
 #include <string.h>
 
 #include "internal.h"
@@ -57,6 +59,9 @@
 #endif
 #ifndef NNLA_CONV_TARGET_COLS_NOSPLIT
 #define NNLA_CONV_TARGET_COLS_NOSPLIT 4096 /* ... or below this when the kernel-row split does not apply */
+#endif
+#ifndef NNLA_CONV_TARGET_COLS_NOSPLIT_1T
+#define NNLA_CONV_TARGET_COLS_NOSPLIT_1T 1024 /* ... the same for one-thread GEMMs and the backward passes */
 #endif
 #ifndef NNLA_CONV_COL_BYTES
 #define NNLA_CONV_COL_BYTES ((size_t)16 << 20) /* cap on the column matrix of one chunk */
@@ -319,11 +324,17 @@ static nnla_status plan_make(const conv_geom *g, conv_op op, size_t batch, size_
     NNLA__TRY(plan_min(g, op, &one));
     if (avail < one.bytes) return NNLA_EWORKSPACE;
 
-    /* Several images per chunk when one image is narrower than the target. The target is
-     * higher when the kernel-row split does not apply: those GEMMs have a small inner
-     * dimension (few input channels), and BLAS runs them faster the more columns they get
-     * (measured: 4096 columns 13-20% faster than 1024 for 32x32 images of 3 channels). */
-    const size_t target = ksplit_ok(g) ? NNLA_CONV_TARGET_COLS : NNLA_CONV_TARGET_COLS_NOSPLIT;
+    /* Several images per chunk when one image is narrower than the target. Without the
+     * kernel-row split (small inner dimension: few input channels) the forward pass's GEMMs on
+     * OpenBLAS's threads (the pthread build) run faster the more columns they get (measured:
+     * 4096 columns 10-20% faster than 1024 for 32x32 images of 3 channels), while one-thread
+     * GEMMs (the OpenMP build, inside libnnla's threads or not) run 7-11% faster on one image of
+     * 1024 straight into y, whose pieces stay in the core's cache; the backward passes, for
+     * which grouping costs a gather of dy, too (1.1-1.75x; docs/performance.md). Which OpenBLAS
+     * is loaded decides, never the thread count (the results must not depend on it). */
+    const size_t target = ksplit_ok(g) ? NNLA_CONV_TARGET_COLS
+                          : op == OP_FORWARD && !nnla__omp_blas() ? NNLA_CONV_TARGET_COLS_NOSPLIT
+                                                                  : NNLA_CONV_TARGET_COLS_NOSPLIT_1T;
     if (g->p < target && batch > 1) {
         size_t nimg = (target + g->p - 1) / g->p, per;
         if (nimg > batch) nimg = batch;
@@ -358,76 +369,6 @@ static nnla_status check_blas_dims(const conv_geom *g)
     if (!nnla__fits_int(g->mg) || !nnla__fits_int(g->kg) || !nnla__fits_int(g->p) || !nnla__fits_int(g->cg))
         return NNLA_EOVERFLOW;
     return NNLA_OK;
-}
-
-/* The workspace queries of the three passes. */
-static nnla_status ws_size(const nnla_conv2d_desc *d, conv_op op, size_t batch, size_t in_h, size_t in_w,
-                           size_t *bytes)
-{
-    if (d == NULL || bytes == NULL) return NNLA_ENULL;
-    conv_geom g;
-    NNLA__TRY(geom_make(d, in_h, in_w, &g));
-    if (batch == 0) return NNLA_EDIM;
-    NNLA__TRY(check_blas_dims(&g));
-    if (g.direct) {
-        *bytes = 0;
-        return NNLA_OK;
-    }
-    conv_plan pl;
-    NNLA__TRY(plan_make(&g, op, batch, SIZE_MAX, &pl));
-    *bytes = pl.bytes;
-    return NNLA_OK;
-}
-
-static nnla_status ws_min(const nnla_conv2d_desc *d, conv_op op, size_t in_h, size_t in_w, size_t *bytes)
-{
-    if (d == NULL || bytes == NULL) return NNLA_ENULL;
-    conv_geom g;
-    NNLA__TRY(geom_make(d, in_h, in_w, &g));
-    NNLA__TRY(check_blas_dims(&g));
-    if (g.direct) {
-        *bytes = 0;
-        return NNLA_OK;
-    }
-    conv_plan one;
-    NNLA__TRY(plan_min(&g, op, &one));
-    *bytes = one.bytes;
-    return NNLA_OK;
-}
-
-nnla_status nnla_conv2d_workspace_size(const nnla_conv2d_desc *d, size_t batch, size_t in_h, size_t in_w,
-                                       size_t *bytes)
-{
-    return ws_size(d, OP_FORWARD, batch, in_h, in_w, bytes);
-}
-
-nnla_status nnla_conv2d_workspace_min(const nnla_conv2d_desc *d, size_t in_h, size_t in_w, size_t *bytes)
-{
-    return ws_min(d, OP_FORWARD, in_h, in_w, bytes);
-}
-
-nnla_status nnla_conv2d_backward_data_workspace_size(const nnla_conv2d_desc *d, size_t batch, size_t in_h,
-                                                     size_t in_w, size_t *bytes)
-{
-    return ws_size(d, OP_BACKWARD_DATA, batch, in_h, in_w, bytes);
-}
-
-nnla_status nnla_conv2d_backward_data_workspace_min(const nnla_conv2d_desc *d, size_t in_h, size_t in_w,
-                                                    size_t *bytes)
-{
-    return ws_min(d, OP_BACKWARD_DATA, in_h, in_w, bytes);
-}
-
-nnla_status nnla_conv2d_backward_weights_workspace_size(const nnla_conv2d_desc *d, size_t batch, size_t in_h,
-                                                        size_t in_w, size_t *bytes)
-{
-    return ws_size(d, OP_BACKWARD_WEIGHTS, batch, in_h, in_w, bytes);
-}
-
-nnla_status nnla_conv2d_backward_weights_workspace_min(const nnla_conv2d_desc *d, size_t in_h, size_t in_w,
-                                                       size_t *bytes)
-{
-    return ws_min(d, OP_BACKWARD_WEIGHTS, in_h, in_w, bytes);
 }
 
 /* ------------------------------------------------------------------ im2col kernels */
@@ -616,24 +557,26 @@ static conv_geom ksplit_geom(const conv_geom *g)
 /* Padded input rows the kernel-row split's column matrix covers for output rows [oy0, oy1). */
 static size_t ksplit_span(const conv_geom *g, size_t oy0, size_t oy1) { return oy1 - oy0 + (g->kh - 1) * g->dh; }
 
-/* wrep[i][m][c*kw + j] = wg[m][c][i][j]: one group's weights split by kernel row. */
-static void repack_rows(const conv_geom *g, const double *wg, double *wrep)
+/* wrep[i][m][c*kw + j] = wg[m][c][i][j]: one group's weights split by kernel row, for the output
+ * channels [m0, m1) and the input channels [c0, c1) (a thread's share; all of them: 0, mg, 0, cg). */
+static void repack_rows(const conv_geom *g, const double *wg, double *wrep, size_t m0, size_t m1, size_t c0,
+                        size_t c1)
 {
     const size_t kp = g->cg * g->kw;
     for (size_t i = 0; i < g->kh; i++)
-        for (size_t m = 0; m < g->mg; m++)
-            for (size_t c = 0; c < g->cg; c++)
+        for (size_t m = m0; m < m1; m++)
+            for (size_t c = c0; c < c1; c++)
                 nnla__copy(wrep + (i * g->mg + m) * kp + c * g->kw, wg + ((m * g->cg + c) * g->kh + i) * g->kw,
                            g->kw);
 }
 
-/* The inverse: wg[m][c][i][j] = wrep[i][m][c*kw + j]. */
-static void unpack_rows(const conv_geom *g, const double *wrep, double *wg)
+/* The inverse for the input channels [c0, c1): wg[m][c][i][j] = wrep[i][m][c*kw + j]. */
+static void unpack_rows(const conv_geom *g, const double *wrep, double *wg, size_t c0, size_t c1)
 {
     const size_t kp = g->cg * g->kw;
     for (size_t i = 0; i < g->kh; i++)
         for (size_t m = 0; m < g->mg; m++)
-            for (size_t c = 0; c < g->cg; c++)
+            for (size_t c = c0; c < c1; c++)
                 nnla__copy(wg + ((m * g->cg + c) * g->kh + i) * g->kw, wrep + (i * g->mg + m) * kp + c * g->kw,
                            g->kw);
 }
@@ -662,12 +605,12 @@ static void planes_act(nnla_act act, size_t rows, size_t p, double *y)
 
 /* ------------------------------------------------------------------ GEMM calls */
 
-/* out[mg][n] (ldo) = A [mg][k] (lda) x B [k][n] (ldb) + beta out: one GEMM, or a GEMV for one
- * output channel. */
+/* out[mg][n] (ldo) = A [mg][k] (lda) x B [k][n] (ldb) + beta out: one GEMM, or a GEMV when gemv (a
+ * group with one output channel: the flag comes from the group, not from a thread's share of it). */
 static void group_gemm(size_t mg, size_t k, const double *a, size_t lda, const double *b, size_t ldb,
-                       size_t n, double beta, double *out, size_t ldo)
+                       size_t n, double beta, double *out, size_t ldo, int gemv)
 {
-    if (mg == 1) {
+    if (gemv) {
         nnla__dgemv(CblasRowMajor, CblasTrans, (int)k, (int)n, 1.0, b, (int)ldb, a, 1, beta, out, 1);
     } else {
         nnla__dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mg, (int)n, (int)k, 1.0, a, (int)lda, b,
@@ -684,7 +627,7 @@ static void gemm_tn(size_t k, size_t n, size_t mg, const double *a, size_t lda, 
 }
 
 /* out[mg][k] (ldo) = A B^T + beta out, A [mg][n] (lda), B [k][n] (ldb): the weight gradient's GEMM,
- * a GEMV for one output channel. */
+ * a GEMV for a group with one output channel. */
 static void gemm_nt(size_t mg, size_t k, size_t n, const double *a, size_t lda, const double *b, size_t ldb,
                     double beta, double *out, size_t ldo)
 {
@@ -696,11 +639,12 @@ static void gemm_nt(size_t mg, size_t k, size_t n, const double *a, size_t lda, 
     }
 }
 
-/* tmp[r][i*p + t] (ldt) = dy[n0 + i][q*mg + r][t] for i < ni: the dy of several images side by side. */
+/* tmp[r][i*p + t] (ldt) = dy[n0 + i][q*mg + r][t] for i < ni and the rows [r0, r1): the dy of several
+ * images side by side. */
 static void gather_dy(const conv_geom *g, const double *dy, size_t n0, size_t ni, size_t q, double *tmp,
-                      size_t ldt)
+                      size_t ldt, size_t r0, size_t r1)
 {
-    for (size_t r = 0; r < g->mg; r++)
+    for (size_t r = r0; r < r1; r++)
         for (size_t i = 0; i < ni; i++)
             nnla__copy(tmp + r * ldt + i * g->p, dy + ((n0 + i) * g->m + q * g->mg + r) * g->p, g->p);
 }
@@ -712,19 +656,16 @@ typedef struct conv_ws {
     double *col, *tmp, *wrep, *pbuf;
 } conv_ws;
 
-/* Carve a plan's pieces out of the caller's workspace (of at least pl->bytes). */
-static nnla_status ws_carve(const conv_geom *g, const conv_plan *pl, void *work, size_t work_size, conv_ws *ws)
+/* Take a plan's pieces from the arena; 0 when one does not fit (unreachable for an arena of the
+ * bytes the run counted: plan_sizes() counts each piece with its alignment slack). */
+static int ws_take(nnla__arena *ar, const conv_geom *g, const conv_plan *pl, conv_ws *ws)
 {
-    nnla__arena ar = {(unsigned char *)work, work_size};
-    ws->col = nnla__arena_take(&ar, pl->ncol * sizeof(double));
-    ws->tmp = pl->ntmp ? nnla__arena_take(&ar, pl->ntmp * sizeof(double)) : NULL;
-    ws->wrep = pl->nwrep ? nnla__arena_take(&ar, pl->nwrep * sizeof(double)) : NULL;
-    ws->pbuf = pl->prows ? nnla__arena_take(&ar, pl->prows * padded_w(g) * sizeof(double)) : NULL;
-    /* Unreachable: plan_sizes() counted these pieces with their alignment slack. */
-    if (ws->col == NULL || (pl->ntmp && ws->tmp == NULL) || (pl->nwrep && ws->wrep == NULL) ||
-        (pl->prows && ws->pbuf == NULL))
-        return NNLA_EINTERNAL;
-    return NNLA_OK;
+    ws->col = nnla__arena_take(ar, pl->ncol * sizeof(double));
+    ws->tmp = pl->ntmp ? nnla__arena_take(ar, pl->ntmp * sizeof(double)) : NULL;
+    ws->wrep = pl->nwrep ? nnla__arena_take(ar, pl->nwrep * sizeof(double)) : NULL;
+    ws->pbuf = pl->prows ? nnla__arena_take(ar, pl->prows * padded_w(g) * sizeof(double)) : NULL;
+    return !(ws->col == NULL || (pl->ntmp && ws->tmp == NULL) || (pl->nwrep && ws->wrep == NULL) ||
+             (pl->prows && ws->pbuf == NULL));
 }
 
 /* ------------------------------------------------------------------ argument checks */
@@ -746,11 +687,325 @@ static int overlaps(const void *p, size_t n, const void *q, size_t m)
     return p != NULL && q != NULL && nnla__overlap(p, n, q, m);
 }
 
+/* ------------------------------------------------------------------ threads */
+
+/*
+ * How a call uses its threads (docs/conv.md, "Threads"). The call gets n = nnla__share_begin()
+ * threads and runs in one of three ways:
+ *   RUN_BATCH  the batch's units (whole images, or PLAN_MULTI's groups of images) are dealt out
+ *              in contiguous runs, one per thread; each thread runs the serial code on its images
+ *              with the preferred plan and its own slice of the workspace (the weight gradient: its
+ *              own partial gradient, summed into dw in thread order afterwards);
+ *   RUN_TEAM   (fewer units than threads, e.g. one image, or a workspace too small for a slice
+ *              per thread) all threads work on each chunk of one plan: im2col by input channels,
+ *              then each thread's share of the GEMM's output, with barriers in between where a
+ *              thread reads what another wrote;
+ *   RUN_SERIAL the calling thread alone (tiny work, one thread, or nothing to split).
+ * The plan, hence every GEMM's shape, does not depend on the thread count; a team cuts a GEMM only
+ * at multiples of NNLA_CONV_COL_ALIGN columns or NNLA_CONV_ROW_ALIGN rows, where OpenBLAS's
+ * kernels (whose register tiles are at most 16 wide on x86-64) compute every entry exactly as in
+ * the uncut GEMM. So the forward pass and the input gradient are bit-identical for any thread
+ * count; a serial run of them with n > 1 keeps its GEMMs on one thread for the same reason.
+ */
+#ifndef NNLA_CONV_COL_ALIGN
+#define NNLA_CONV_COL_ALIGN 64 /* a team cuts a GEMM's columns at multiples of this */
+#endif
+#ifndef NNLA_CONV_ROW_ALIGN
+#define NNLA_CONV_ROW_ALIGN 16 /* ... or its rows at multiples of this */
+#endif
+#ifndef NNLA_CONV_PAR_MIN_FLOPS
+#define NNLA_CONV_PAR_MIN_FLOPS 2e5 /* fewer flops than this run on the calling thread (par_sweep.sh) */
+#endif
+
+typedef struct conv_team {
+    int tid, nth; /* this thread, the team's size (1: the serial code) */
+} conv_team;
+
+static const conv_team solo = {0, 1};
+
+/* A barrier of the team; nothing for a team of one (a thread of RUN_BATCH runs as one). */
+static void team_barrier(conv_team tm)
+{
+    if (tm.nth > 1) {
+#pragma omp barrier
+    }
+}
+
+/* Part k of `parts` of [0, n), cut at multiples of `align` (the last unit may be shorter). */
+static void split_range(size_t n, size_t align, int parts, int k, size_t *lo, size_t *hi)
+{
+    size_t units = (n + align - 1) / align;
+    size_t u0 = units * (size_t)k / (size_t)parts, u1 = units * (size_t)(k + 1) / (size_t)parts;
+    *lo = u0 * align < n ? u0 * align : n;
+    *hi = u1 * align < n ? u1 * align : n;
+}
+
+/* A thread's share of a GEMM's rows x cols output: [r0, r1) x [c0, c1). */
+typedef struct gemm_rect {
+    size_t r0, r1, c0, c1;
+} gemm_rect;
+
+/* Columns cut at multiples of NNLA_CONV_COL_ALIGN when there are two such blocks, else rows at
+ * multiples of NNLA_CONV_ROW_ALIGN, else all of it to thread 0. */
+static gemm_rect gemm_part(size_t rows, size_t cols, conv_team tm)
+{
+    gemm_rect r = {0, rows, 0, cols};
+    if (tm.nth == 1) return r;
+    if (cols >= 2 * NNLA_CONV_COL_ALIGN)
+        split_range(cols, NNLA_CONV_COL_ALIGN, tm.nth, tm.tid, &r.c0, &r.c1);
+    else if (rows >= 2 * NNLA_CONV_ROW_ALIGN)
+        split_range(rows, NNLA_CONV_ROW_ALIGN, tm.nth, tm.tid, &r.r0, &r.r1);
+    else if (tm.tid != 0)
+        r.r1 = 0;
+    return r;
+}
+
+static int rect_empty(gemm_rect r) { return r.r0 >= r.r1 || r.c0 >= r.c1; }
+
+/* Channels whose column-matrix rows (rpc each) start at a multiple of NNLA_CONV_ROW_ALIGN. */
+static size_t chan_unit(size_t rpc)
+{
+    size_t a = rpc, b = NNLA_CONV_ROW_ALIGN;
+    while (b) {
+        size_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return NNLA_CONV_ROW_ALIGN / a;
+}
+
+/* The input gradient's GEMM cut by input channels so that each thread's rows start at a multiple of
+ * NNLA_CONV_ROW_ALIGN (the thread then scatters the same channels: no barrier). 0 when there are
+ * too few channels. */
+static int data_chan_split(const conv_geom *g, size_t rpc, conv_team tm, size_t *c0, size_t *c1)
+{
+    *c0 = 0;
+    *c1 = g->cg;
+    if (tm.nth == 1) return 1;
+    size_t unit = chan_unit(rpc);
+    if (g->cg < 2 * unit) return 0;
+    split_range(g->cg, unit, tm.nth, tm.tid, c0, c1);
+    return 1;
+}
+
+typedef enum { RUN_SERIAL, RUN_BATCH, RUN_TEAM } run_mode;
+
+typedef struct conv_run {
+    run_mode mode;
+    int nth;        /* threads asked for (a region may get fewer: the code uses the team it gets) */
+    conv_plan pl;   /* every thread's plan (none for the direct path) */
+    size_t per;     /* images per unit of RUN_BATCH (PLAN_MULTI's group, else 1) */
+    size_t units;   /* units of the batch */
+    size_t partial; /* weight gradient, RUN_BATCH: bytes of one partial gradient, with slack */
+    size_t pbuf;    /* RUN_TEAM: bytes of one more thread's row buffer, with slack (0: none) */
+    size_t bytes;   /* the workspace the run uses */
+} conv_run;
+
+/* Whether a team can share the plan's chunks usefully. */
+static int team_ok(const conv_geom *g, conv_op op, const conv_plan *pl)
+{
+    const size_t col2 = 2 * NNLA_CONV_COL_ALIGN, row2 = 2 * NNLA_CONV_ROW_ALIGN;
+    if (op == OP_FORWARD) return (g->direct ? g->p : pl->cols) >= col2 || g->mg >= row2;
+    if (op == OP_BACKWARD_DATA) {
+        if (g->direct) return g->p >= col2 || g->cg >= row2;
+        const int ks = pl->kind == PLAN_KSPLIT;
+        return g->cg >= 2 * chan_unit(ks ? g->kw : g->kh * g->kw) || (!ks && (pl->cols >= col2 || pl->kdim >= row2));
+    }
+    return g->cg >= 2 || g->mg >= 2;
+}
+
+/*
+ * The run of a pass on `batch` images with `avail` bytes of workspace and n threads (SIZE_MAX: the
+ * workspace the fastest run wants, in run->bytes). NNLA_EWORKSPACE below the minimum.
+ */
+static nnla_status run_make(const conv_geom *g, conv_op op, size_t batch, size_t avail, int n, conv_run *run)
+{
+    conv_run r;
+    memset(&r, 0, sizeof r);
+    r.mode = RUN_SERIAL;
+    r.nth = 1;
+    size_t prefb = 0;
+    r.per = 1;
+    if (!g->direct) {
+        conv_plan pref;
+        NNLA__TRY(plan_make(g, op, batch, avail, &r.pl)); /* NNLA_EWORKSPACE below the minimum */
+        NNLA__TRY(plan_make(g, op, batch, SIZE_MAX, &pref));
+        prefb = pref.bytes;
+        if (pref.kind == PLAN_MULTI) r.per = pref.nimg;
+        if (avail >= prefb) r.pl = pref;
+    }
+    r.units = (batch + r.per - 1) / r.per;
+    r.bytes = g->direct ? 0 : r.pl.bytes;
+    if (op == OP_BACKWARD_WEIGHTS) (void)nnla__ws_piece(g->m * g->kg * sizeof(double), &r.partial);
+    const double flops = 2.0 * (double)batch * (double)g->m * (double)g->kg * (double)g->p;
+    const int par = n > 1 && flops >= NNLA_CONV_PAR_MIN_FLOPS;
+
+    /* RUN_BATCH: the most threads up to min(n, units) whose slices fit */
+    size_t tb = 0, bbytes = 0;
+    if (par && r.units >= 2) {
+        for (tb = (size_t)n < r.units ? (size_t)n : r.units; tb >= 2; tb--) {
+            size_t a, b;
+            if (nnla__mul(tb, prefb, &a) && nnla__mul(tb - 1, r.partial, &b) && nnla__add(a, b, &bbytes) &&
+                bbytes <= avail)
+                break;
+        }
+    }
+    const int batch_ok = tb >= 2, balanced = batch_ok && (r.units % tb == 0 || r.units >= 2 * tb);
+    const int team = par && team_ok(g, op, &r.pl);
+    if (batch_ok && (balanced || !team)) {
+        r.mode = RUN_BATCH; /* r.pl is the preferred plan: avail >= tb * prefb */
+        r.nth = (int)tb;
+        r.bytes = bbytes;
+    } else if (team) {
+        r.mode = RUN_TEAM;
+        r.nth = n;
+        if (!g->direct && r.pl.prows > 0 && op != OP_BACKWARD_DATA) {
+            size_t more;
+            (void)nnla__ws_piece(r.pl.prows * padded_w(g) * sizeof(double), &r.pbuf);
+            if (nnla__mul((size_t)n - 1, r.pbuf, &more) && nnla__add(r.bytes, more, &more)) r.bytes = more;
+        }
+    }
+    *run = r;
+    return NNLA_OK;
+}
+
+/* Thread t's slice of a RUN_BATCH workspace (slices 0..t-1 before it) and, for t >= 1, its partial
+ * gradient (weight gradient only); 0 when it does not fit (unreachable: run_make counted it). */
+static int batch_slice(const conv_geom *g, const conv_run *run, void *work, size_t work_size, int t, conv_ws *ws,
+                       double **partial)
+{
+    nnla__arena ar = {(unsigned char *)work, work_size};
+    if (partial) *partial = NULL;
+    for (int u = 0; u <= t; u++) {
+        if (!g->direct && !ws_take(&ar, g, &run->pl, ws)) return 0;
+        if (run->partial && u > 0) {
+            double *p = nnla__arena_take(&ar, g->m * g->kg * sizeof(double));
+            if (p == NULL) return 0;
+            if (partial) *partial = p;
+        }
+    }
+    return 1;
+}
+
+/* Whether every slice of a RUN_BATCH fits (checked before any work). */
+static int batch_slices_fit(const conv_geom *g, const conv_run *run, void *work, size_t work_size)
+{
+    conv_ws ws;
+    return batch_slice(g, run, work, work_size, run->nth - 1, &ws, NULL);
+}
+
+/* The images [n0, n1) of thread t of a RUN_BATCH team of `nth`. */
+static void batch_images(const conv_run *run, size_t batch, int t, int nth, size_t *n0, size_t *n1)
+{
+    size_t u0, u1;
+    split_range(run->units, 1, nth, t, &u0, &u1);
+    *n0 = u0 * run->per < batch ? u0 * run->per : batch;
+    *n1 = u1 * run->per < batch ? u1 * run->per : batch;
+}
+
+/* RUN_TEAM: the shared pieces of the plan (thread 0's row buffer among them); then thread t >= 1
+ * takes the t-th extra row buffer if the workspace holds it (else NULL: im2col without one). */
+static double *team_pbuf(const conv_geom *g, const conv_run *run, const conv_ws *ws, nnla__arena rest, int t)
+{
+    if (t == 0 || run->pl.prows == 0) return ws->pbuf;
+    double *p = NULL;
+    for (int u = 1; u <= t; u++) {
+        p = nnla__arena_take(&rest, run->pl.prows * padded_w(g) * sizeof(double));
+        if (p == NULL) return NULL;
+    }
+    return p;
+}
+
+/* A serial run with n > 1 of a pass promised bit-identical across thread counts: its GEMMs on one
+ * thread too (OpenBLAS's OpenMP build would cut a large one over omp_get_max_threads() threads in
+ * its own way). Returns the count to restore, or 0. */
+static int solo_blas_begin(int n)
+{
+    if (n <= 1) return 0;
+    int prev = omp_get_max_threads();
+    omp_set_num_threads(1);
+    return prev;
+}
+
+static void solo_blas_end(int prev)
+{
+    if (prev > 0) omp_set_num_threads(prev);
+}
+
+/* ------------------------------------------------------------------ workspace queries */
+
+/* The workspace queries of the three passes. */
+static nnla_status ws_size(const nnla_conv2d_desc *d, conv_op op, size_t batch, size_t in_h, size_t in_w,
+                           size_t *bytes)
+{
+    if (d == NULL || bytes == NULL) return NNLA_ENULL;
+    conv_geom g;
+    NNLA__TRY(geom_make(d, in_h, in_w, &g));
+    if (batch == 0) return NNLA_EDIM;
+    NNLA__TRY(check_blas_dims(&g));
+    conv_run run; /* the fastest run with the threads a call from this thread would get now */
+    NNLA__TRY(run_make(&g, op, batch, SIZE_MAX, nnla_num_threads(), &run));
+    *bytes = run.bytes;
+    return NNLA_OK;
+}
+
+static nnla_status ws_min(const nnla_conv2d_desc *d, conv_op op, size_t in_h, size_t in_w, size_t *bytes)
+{
+    if (d == NULL || bytes == NULL) return NNLA_ENULL;
+    conv_geom g;
+    NNLA__TRY(geom_make(d, in_h, in_w, &g));
+    NNLA__TRY(check_blas_dims(&g));
+    if (g.direct) {
+        *bytes = 0;
+        return NNLA_OK;
+    }
+    conv_plan one;
+    NNLA__TRY(plan_min(&g, op, &one));
+    *bytes = one.bytes;
+    return NNLA_OK;
+}
+
+nnla_status nnla_conv2d_workspace_size(const nnla_conv2d_desc *d, size_t batch, size_t in_h, size_t in_w,
+                                       size_t *bytes)
+{
+    return ws_size(d, OP_FORWARD, batch, in_h, in_w, bytes);
+}
+
+nnla_status nnla_conv2d_workspace_min(const nnla_conv2d_desc *d, size_t in_h, size_t in_w, size_t *bytes)
+{
+    return ws_min(d, OP_FORWARD, in_h, in_w, bytes);
+}
+
+nnla_status nnla_conv2d_backward_data_workspace_size(const nnla_conv2d_desc *d, size_t batch, size_t in_h,
+                                                     size_t in_w, size_t *bytes)
+{
+    return ws_size(d, OP_BACKWARD_DATA, batch, in_h, in_w, bytes);
+}
+
+nnla_status nnla_conv2d_backward_data_workspace_min(const nnla_conv2d_desc *d, size_t in_h, size_t in_w,
+                                                    size_t *bytes)
+{
+    return ws_min(d, OP_BACKWARD_DATA, in_h, in_w, bytes);
+}
+
+nnla_status nnla_conv2d_backward_weights_workspace_size(const nnla_conv2d_desc *d, size_t batch, size_t in_h,
+                                                        size_t in_w, size_t *bytes)
+{
+    return ws_size(d, OP_BACKWARD_WEIGHTS, batch, in_h, in_w, bytes);
+}
+
+nnla_status nnla_conv2d_backward_weights_workspace_min(const nnla_conv2d_desc *d, size_t in_h, size_t in_w,
+                                                       size_t *bytes)
+{
+    return ws_min(d, OP_BACKWARD_WEIGHTS, in_h, in_w, bytes);
+}
+
 /* ------------------------------------------------------------------ forward */
 
-/* 1x1, stride 1, no padding: each image's [c][h*w] block is the column matrix. */
+/* 1x1, stride 1, no padding: each image's [c][h*w] block is the column matrix. A team cuts each
+ * GEMM (gemm_part()). */
 static void forward_direct(const conv_geom *g, size_t batch, const double *x, const double *w,
-                           const double *bias, nnla_act act, double *y)
+                           const double *bias, nnla_act act, double *y, conv_team tm)
 {
     size_t band = NNLA_CONV_DIRECT_BYTES / (g->mg * sizeof(double));
     if (band < 256) band = 256;
@@ -758,51 +1013,77 @@ static void forward_direct(const conv_geom *g, size_t batch, const double *x, co
         band = g->p;
     else
         band = even_out(g->p, band);
+    const int gemv = g->mg == 1, rowwise = nnla_act_is_rowwise(act.kind);
     for (size_t n = 0; n < batch; n++) {
         for (size_t q = 0; q < g->groups; q++) {
-            const double *xg = x + (n * g->c + q * g->cg) * g->p;
+            const double *xg = x + (n * g->c + q * g->cg) * g->p, *wg = w + q * g->mg * g->kg;
             double *yg = y + (n * g->m + q * g->mg) * g->p;
             const double *bg = bias != NULL ? bias + q * g->mg : NULL;
             for (size_t c0 = 0; c0 < g->p; c0 += band) {
                 size_t nc = g->p - c0 < band ? g->p - c0 : band;
-                group_gemm(g->mg, g->kg, w + q * g->mg * g->kg, g->kg, xg + c0, g->p, nc, 0.0, yg + c0, g->p);
-                bias_act(act, bg, g->mg, nc, yg + c0, g->p, yg + c0, g->p);
+                gemm_rect r = gemm_part(g->mg, nc, tm);
+                if (rect_empty(r)) continue;
+                double *yr = yg + r.r0 * g->p + c0 + r.c0;
+                group_gemm(r.r1 - r.r0, g->kg, wg + r.r0 * g->kg, g->kg, xg + c0 + r.c0, g->p, r.c1 - r.c0, 0.0, yr,
+                           g->p, gemv);
+                bias_act(act, bg != NULL ? bg + r.r0 : NULL, r.r1 - r.r0, r.c1 - r.c0, yr, g->p, yr, g->p);
             }
         }
-        planes_act(act, g->m, g->p, y + n * g->m * g->p);
+        if (rowwise) {
+            team_barrier(tm); /* every channel of the image done */
+            if (n % (size_t)tm.nth == (size_t)tm.tid) planes_act(act, g->m, g->p, y + n * g->m * g->p);
+        }
     }
 }
 
-/* Several whole images per GEMM (PLAN_MULTI). */
+/* Several whole images per GEMM (PLAN_MULTI). A team builds the column matrix by input channels,
+ * then computes its part of the GEMM and of the bias + activation pass. */
 static void forward_multi(const conv_geom *g, const conv_plan *pl, size_t batch, const double *x,
-                          const double *w, const double *bias, nnla_act act, double *y, const conv_ws *ws)
+                          const double *w, const double *bias, nnla_act act, double *y, const conv_ws *ws,
+                          double *pbuf, conv_team tm)
 {
-    const size_t p = g->p;
+    const size_t p = g->p, ld = pl->ldcol, rpc = g->kh * g->kw;
+    const int gemv = g->mg == 1;
+    size_t c0, c1;
+    split_range(g->cg, 1, tm.nth, tm.tid, &c0, &c1);
     for (size_t n0 = 0; n0 < batch; n0 += pl->nimg) {
         const size_t ni = batch - n0 < pl->nimg ? batch - n0 : pl->nimg, ncols = ni * p;
         for (size_t q = 0; q < g->groups; q++) {
-            for (size_t i = 0; i < ni; i++)
-                im2col_rows(g, x + ((n0 + i) * g->c + q * g->cg) * g->hw, g->cg, 0, g->oh, ws->col + i * p,
-                            pl->ldcol, ws->pbuf);
-            group_gemm(g->mg, pl->kdim, w + q * g->mg * g->kg, g->kg, ws->col, pl->ldcol, ncols, 0.0, ws->tmp,
-                       pl->cols);
-            const double *bg = bias != NULL ? bias + q * g->mg : NULL;
-            for (size_t i = 0; i < ni; i++) {
-                double *yg = y + ((n0 + i) * g->m + q * g->mg) * p;
-                bias_act(act, bg, g->mg, p, ws->tmp + i * p, pl->cols, yg, p);
+            for (size_t i = 0; i < ni && c1 > c0; i++)
+                im2col_rows(g, x + ((n0 + i) * g->c + q * g->cg + c0) * g->hw, c1 - c0, 0, g->oh,
+                            ws->col + c0 * rpc * ld + i * p, ld, pbuf);
+            team_barrier(tm);
+            gemm_rect r = gemm_part(g->mg, ncols, tm);
+            if (!rect_empty(r)) {
+                double *t = ws->tmp + r.r0 * pl->cols;
+                group_gemm(r.r1 - r.r0, pl->kdim, w + (q * g->mg + r.r0) * g->kg, g->kg, ws->col + r.c0, ld,
+                           r.c1 - r.c0, 0.0, t + r.c0, pl->cols, gemv);
+                const double *bg = bias != NULL ? bias + q * g->mg + r.r0 : NULL;
+                for (size_t i = r.c0 / p; i < ni && i * p < r.c1; i++) { /* the images the columns cover */
+                    size_t a = r.c0 > i * p ? r.c0 : i * p, b = r.c1 < (i + 1) * p ? r.c1 : (i + 1) * p;
+                    double *yg = y + ((n0 + i) * g->m + q * g->mg + r.r0) * p + (a - i * p);
+                    bias_act(act, bg, r.r1 - r.r0, b - a, t + a, pl->cols, yg, p);
+                }
             }
+            team_barrier(tm); /* the column matrix and the scratch block are reused */
         }
-        for (size_t i = 0; i < ni; i++) planes_act(act, g->m, p, y + (n0 + i) * g->m * p);
+        for (size_t i = (size_t)tm.tid; i < ni; i += (size_t)tm.nth) planes_act(act, g->m, p, y + (n0 + i) * g->m * p);
     }
 }
 
-/* Bands of output rows of one image, straight into y (PLAN_BANDS and PLAN_KSPLIT). */
+/* Bands of output rows of one image, straight into y (PLAN_BANDS and PLAN_KSPLIT); a team as in
+ * forward_multi(), repacking the weights by output channels. */
 static void forward_bands(const conv_geom *g, const conv_plan *pl, size_t batch, const double *x,
-                          const double *w, const double *bias, nnla_act act, double *y, const conv_ws *ws)
+                          const double *w, const double *bias, nnla_act act, double *y, const conv_ws *ws,
+                          double *pbuf, conv_team tm)
 {
     const size_t p = g->p, ow = g->ow, kd = pl->kdim, ld = pl->ldcol;
-    const int ks = pl->kind == PLAN_KSPLIT;
+    const int ks = pl->kind == PLAN_KSPLIT, gemv = g->mg == 1;
+    const size_t rpc = ks ? g->kw : g->kh * g->kw;
     const conv_geom rg = ksplit_geom(g);
+    size_t c0, c1, m0, m1;
+    split_range(g->cg, 1, tm.nth, tm.tid, &c0, &c1);
+    split_range(g->mg, 1, tm.nth, tm.tid, &m0, &m1);
     size_t repacked = SIZE_MAX; /* the group whose weights wrep holds */
     for (size_t n = 0; n < batch; n++) {
         for (size_t oy = 0; oy < g->oh; oy += pl->rows) {
@@ -810,24 +1091,50 @@ static void forward_bands(const conv_geom *g, const conv_plan *pl, size_t batch,
             for (size_t q = 0; q < g->groups; q++) {
                 const double *xg = x + (n * g->c + q * g->cg) * g->hw, *wg = w + q * g->mg * g->kg;
                 double *yb = y + (n * g->m + q * g->mg) * p + oy * ow;
-                if (ks) {
-                    if (repacked != q) {
-                        repack_rows(g, wg, ws->wrep);
-                        repacked = q;
-                    }
-                    im2col_rows(&rg, xg, g->cg, oy, oy + ksplit_span(g, oy, oy1), ws->col, ld, ws->pbuf);
-                    for (size_t i = 0; i < g->kh; i++)
-                        group_gemm(g->mg, kd, ws->wrep + i * g->mg * kd, kd, ws->col + i * g->dh * ow, ld, ncols,
-                                   i ? 1.0 : 0.0, yb, p);
-                } else {
-                    im2col_rows(g, xg, g->cg, oy, oy1, ws->col, ld, ws->pbuf);
-                    group_gemm(g->mg, kd, wg, g->kg, ws->col, ld, ncols, 0.0, yb, p);
+                if (ks && repacked != q) {
+                    repack_rows(g, wg, ws->wrep, m0, m1, 0, g->cg);
+                    repacked = q;
                 }
-                bias_act(act, bias != NULL ? bias + q * g->mg : NULL, g->mg, ncols, yb, p, yb, p);
+                if (c1 > c0) {
+                    if (ks)
+                        im2col_rows(&rg, xg + c0 * g->hw, c1 - c0, oy, oy + ksplit_span(g, oy, oy1),
+                                    ws->col + c0 * rpc * ld, ld, pbuf);
+                    else
+                        im2col_rows(g, xg + c0 * g->hw, c1 - c0, oy, oy1, ws->col + c0 * rpc * ld, ld, pbuf);
+                }
+                team_barrier(tm);
+                gemm_rect r = gemm_part(g->mg, ncols, tm);
+                if (!rect_empty(r)) {
+                    double *yr = yb + r.r0 * p + r.c0;
+                    if (ks) {
+                        for (size_t i = 0; i < g->kh; i++)
+                            group_gemm(r.r1 - r.r0, kd, ws->wrep + (i * g->mg + r.r0) * kd, kd,
+                                       ws->col + i * g->dh * ow + r.c0, ld, r.c1 - r.c0, i ? 1.0 : 0.0, yr, p, gemv);
+                    } else {
+                        group_gemm(r.r1 - r.r0, kd, wg + r.r0 * g->kg, g->kg, ws->col + r.c0, ld, r.c1 - r.c0, 0.0,
+                                   yr, p, gemv);
+                    }
+                    bias_act(act, bias != NULL ? bias + q * g->mg + r.r0 : NULL, r.r1 - r.r0, r.c1 - r.c0, yr, p, yr,
+                             p);
+                }
+                team_barrier(tm); /* the column matrix (and wrep) are reused */
             }
         }
-        planes_act(act, g->m, p, y + n * g->m * p);
+        if (n % (size_t)tm.nth == (size_t)tm.tid) planes_act(act, g->m, p, y + n * g->m * p);
     }
+}
+
+/* One thread's (or a team's) forward pass over `batch` images from x, into y. */
+static void forward_exec(const conv_geom *g, const conv_plan *pl, size_t batch, const double *x, const double *w,
+                         const double *bias, nnla_act act, double *y, const conv_ws *ws, double *pbuf,
+                         conv_team tm)
+{
+    if (g->direct)
+        forward_direct(g, batch, x, w, bias, act, y, tm);
+    else if (pl->kind == PLAN_MULTI)
+        forward_multi(g, pl, batch, x, w, bias, act, y, ws, pbuf, tm);
+    else
+        forward_bands(g, pl, batch, x, w, bias, act, y, ws, pbuf, tm);
 }
 
 nnla_status nnla_conv2d_forward(const nnla_conv2d_desc *d, size_t batch, size_t in_h, size_t in_w,
@@ -847,48 +1154,102 @@ nnla_status nnla_conv2d_forward(const nnla_conv2d_desc *d, size_t batch, size_t 
         overlaps(work, work_size, bias, bb))
         return NNLA_EALIAS;
 
-    if (g.direct) {
-        forward_direct(&g, batch, x, w, bias, act, y);
-        return NNLA_OK;
+    const int n = nnla__share_begin();
+    conv_run run;
+    nnla_status st = run_make(&g, OP_FORWARD, batch, work_size, n, &run);
+    conv_ws ws = {NULL, NULL, NULL, NULL};
+    nnla__arena ar = {(unsigned char *)work, work_size};
+    if (st == NNLA_OK && run.mode == RUN_BATCH && !batch_slices_fit(&g, &run, work, work_size)) st = NNLA_EINTERNAL;
+    if (st == NNLA_OK && run.mode != RUN_BATCH && !g.direct && !ws_take(&ar, &g, &run.pl, &ws)) st = NNLA_EINTERNAL;
+    if (st != NNLA_OK) {
+        nnla__share_end();
+        return st;
     }
-    conv_plan pl;
-    conv_ws ws;
-    NNLA__TRY(plan_make(&g, OP_FORWARD, batch, work_size, &pl));
-    NNLA__TRY(ws_carve(&g, &pl, work, work_size, &ws));
-    if (pl.kind == PLAN_MULTI)
-        forward_multi(&g, &pl, batch, x, w, bias, act, y, &ws);
-    else
-        forward_bands(&g, &pl, batch, x, w, bias, act, y, &ws);
+    if (run.mode == RUN_BATCH) {
+#pragma omp parallel num_threads(run.nth)
+        {
+            const int t = omp_get_thread_num();
+            size_t n0, n1;
+            batch_images(&run, batch, t, omp_get_num_threads(), &n0, &n1);
+            conv_ws mine = {NULL, NULL, NULL, NULL};
+            (void)batch_slice(&g, &run, work, work_size, t, &mine, NULL); /* fits: checked above */
+            if (n1 > n0)
+                forward_exec(&g, &run.pl, n1 - n0, x + n0 * g.c * g.hw, w, bias, act, y + n0 * g.m * g.p, &mine,
+                             mine.pbuf, solo);
+        }
+    } else if (run.mode == RUN_TEAM) {
+#pragma omp parallel num_threads(run.nth)
+        {
+            conv_team tm = {omp_get_thread_num(), omp_get_num_threads()};
+            forward_exec(&g, &run.pl, batch, x, w, bias, act, y, &ws, team_pbuf(&g, &run, &ws, ar, tm.tid), tm);
+        }
+    } else {
+        int prev = solo_blas_begin(n);
+        forward_exec(&g, &run.pl, batch, x, w, bias, act, y, &ws, ws.pbuf, solo);
+        solo_blas_end(prev);
+    }
+    nnla__share_end();
     return NNLA_OK;
 }
 
 /* ------------------------------------------------------------------ backward: input gradient */
 
-/* 1x1, stride 1, no padding: dx_g = W_g^T dy_g per image and group, straight into dx. */
-static void backward_data_direct(const conv_geom *g, size_t batch, const double *dy, const double *w, double *dx)
+/* 1x1, stride 1, no padding: dx_g = W_g^T dy_g per image and group, straight into dx; a team cuts
+ * each GEMM (gemm_part()). */
+static void backward_data_direct(const conv_geom *g, size_t batch, const double *dy, const double *w, double *dx,
+                                 conv_team tm)
 {
+    const gemm_rect r = gemm_part(g->cg, g->p, tm);
+    if (rect_empty(r)) return;
     for (size_t n = 0; n < batch; n++)
         for (size_t q = 0; q < g->groups; q++)
-            gemm_tn(g->cg, g->p, g->mg, w + q * g->mg * g->kg, g->kg, dy + (n * g->m + q * g->mg) * g->p, g->p,
-                    0.0, dx + (n * g->c + q * g->cg) * g->p, g->p);
+            gemm_tn(r.r1 - r.r0, r.c1 - r.c0, g->mg, w + q * g->mg * g->kg + r.r0, g->kg,
+                    dy + (n * g->m + q * g->mg) * g->p + r.c0, g->p, 0.0, dx + (n * g->c + q * g->cg + r.r0) * g->p + r.c0,
+                    g->p);
 }
 
-/* Several whole images per GEMM: their dy side by side in tmp, col = W_g^T tmp, col2im per image. */
+/*
+ * Several whole images per GEMM: their dy side by side in tmp, col = W_g^T tmp, col2im per image.
+ * A team gathers dy by rows, then cuts the GEMM by input channels at rows that are multiples of
+ * NNLA_CONV_ROW_ALIGN and scatters the same channels (own), or, with too few channels, cuts the
+ * GEMM by gemm_part() and scatters by channels after a barrier.
+ */
 static void backward_data_multi(const conv_geom *g, const conv_plan *pl, size_t batch, const double *dy,
-                                const double *w, double *dx, const conv_ws *ws)
+                                const double *w, double *dx, const conv_ws *ws, conv_team tm)
 {
-    const size_t p = g->p;
+    const size_t p = g->p, rpc = g->kh * g->kw, ld = pl->ldcol;
+    size_t c0, c1, x0, x1, r0, r1;
+    const int own = data_chan_split(g, rpc, tm, &c0, &c1);
+    if (own) {
+        x0 = c0;
+        x1 = c1;
+    } else {
+        split_range(g->cg, 1, tm.nth, tm.tid, &x0, &x1);
+    }
+    split_range(g->mg, 1, tm.nth, tm.tid, &r0, &r1);
     for (size_t q = 0; q < g->groups; q++) {
         const double *wg = w + q * g->mg * g->kg;
         for (size_t n0 = 0; n0 < batch; n0 += pl->nimg) {
-            const size_t ni = batch - n0 < pl->nimg ? batch - n0 : pl->nimg;
-            gather_dy(g, dy, n0, ni, q, ws->tmp, pl->cols);
-            gemm_tn(pl->kdim, ni * p, g->mg, wg, g->kg, ws->tmp, pl->cols, 0.0, ws->col, pl->ldcol);
-            for (size_t i = 0; i < ni; i++) {
-                double *dxg = dx + ((n0 + i) * g->c + q * g->cg) * g->hw;
-                memset(dxg, 0, g->cg * g->hw * sizeof *dxg);
-                col2im_add(g, ws->col + i * p, pl->ldcol, g->cg, 0, g->oh, dxg);
+            const size_t ni = batch - n0 < pl->nimg ? batch - n0 : pl->nimg, ncols = ni * p;
+            gather_dy(g, dy, n0, ni, q, ws->tmp, pl->cols, r0, r1);
+            team_barrier(tm);
+            if (own) {
+                if (c1 > c0)
+                    gemm_tn((c1 - c0) * rpc, ncols, g->mg, wg + c0 * rpc, g->kg, ws->tmp, pl->cols, 0.0,
+                            ws->col + c0 * rpc * ld, ld);
+            } else {
+                gemm_rect r = gemm_part(pl->kdim, ncols, tm);
+                if (!rect_empty(r))
+                    gemm_tn(r.r1 - r.r0, r.c1 - r.c0, g->mg, wg + r.r0, g->kg, ws->tmp + r.c0, pl->cols, 0.0,
+                            ws->col + r.r0 * ld + r.c0, ld);
+                team_barrier(tm);
             }
+            for (size_t i = 0; i < ni && x1 > x0; i++) {
+                double *dxg = dx + ((n0 + i) * g->c + q * g->cg + x0) * g->hw;
+                memset(dxg, 0, (x1 - x0) * g->hw * sizeof *dxg);
+                col2im_add(g, ws->col + x0 * rpc * ld + i * p, ld, x1 - x0, 0, g->oh, dxg);
+            }
+            team_barrier(tm); /* tmp and the column matrix are reused */
         }
     }
 }
@@ -897,37 +1258,78 @@ static void backward_data_multi(const conv_geom *g, const conv_plan *pl, size_t 
  * Bands of output rows of one image (PLAN_BANDS, PLAN_KSPLIT): col = W_g^T dy_band, then col2im
  * of the band. With the kernel-row split, kernel row i's GEMM adds W_i^T dy_band into the view of
  * the kernel-column matrix shifted by i*dh*ow columns, and one col2im of that matrix (kh times
- * fewer rows) follows.
+ * fewer rows) follows. A team as in backward_data_multi() (the kernel-row split, whose shifted
+ * views overlap in columns, cannot be cut by columns: thread 0 then runs its GEMMs).
  */
 static void backward_data_bands(const conv_geom *g, const conv_plan *pl, size_t batch, const double *dy,
-                                const double *w, double *dx, const conv_ws *ws)
+                                const double *w, double *dx, const conv_ws *ws, conv_team tm)
 {
     const size_t p = g->p, ow = g->ow, kd = pl->kdim, ld = pl->ldcol;
     const int ks = pl->kind == PLAN_KSPLIT;
+    const size_t rpc = ks ? g->kw : g->kh * g->kw;
     const conv_geom rg = ksplit_geom(g);
+    size_t c0, c1, x0, x1, m0, m1;
+    const int own = data_chan_split(g, rpc, tm, &c0, &c1);
+    if (own) {
+        x0 = c0;
+        x1 = c1;
+    } else {
+        split_range(g->cg, 1, tm.nth, tm.tid, &x0, &x1);
+    }
+    split_range(g->mg, 1, tm.nth, tm.tid, &m0, &m1);
     for (size_t q = 0; q < g->groups; q++) {
         const double *wg = w + q * g->mg * g->kg;
-        if (ks) repack_rows(g, wg, ws->wrep);
+        if (ks) {
+            if (own) {
+                repack_rows(g, wg, ws->wrep, 0, g->mg, c0, c1);
+            } else {
+                team_barrier(tm); /* the previous group's GEMMs are done with wrep */
+                repack_rows(g, wg, ws->wrep, m0, m1, 0, g->cg);
+                team_barrier(tm);
+            }
+        }
         for (size_t n = 0; n < batch; n++) {
             double *dxg = dx + (n * g->c + q * g->cg) * g->hw;
-            memset(dxg, 0, g->cg * g->hw * sizeof *dxg);
+            if (x1 > x0) memset(dxg + x0 * g->hw, 0, (x1 - x0) * g->hw * sizeof *dxg);
             for (size_t oy = 0; oy < g->oh; oy += pl->rows) {
                 const size_t oy1 = g->oh - oy < pl->rows ? g->oh : oy + pl->rows, ncols = (oy1 - oy) * ow;
+                const size_t span = ks ? ksplit_span(g, oy, oy1) : oy1 - oy;
                 const double *dyb = dy + (n * g->m + q * g->mg) * p + oy * ow;
-                if (ks) {
-                    const size_t span = ksplit_span(g, oy, oy1);
-                    for (size_t r = 0; r < kd; r++) zero_run(ws->col + r * ld + ncols, span * ow - ncols);
-                    for (size_t i = 0; i < g->kh; i++)
-                        gemm_tn(kd, ncols, g->mg, ws->wrep + i * g->mg * kd, kd, dyb, p, i ? 1.0 : 0.0,
-                                ws->col + i * g->dh * ow, ld);
-                    col2im_add(&rg, ws->col, ld, g->cg, oy, oy + span, dxg);
-                } else {
-                    gemm_tn(kd, ncols, g->mg, wg, g->kg, dyb, p, 0.0, ws->col, ld);
-                    col2im_add(g, ws->col, ld, g->cg, oy, oy1, dxg);
+                if (own || (ks && tm.tid == 0)) {
+                    const size_t a = own ? c0 : 0, b = own ? c1 : g->cg; /* channels of the GEMM rows */
+                    if (ks) {
+                        for (size_t r = a * rpc; r < b * rpc; r++) zero_run(ws->col + r * ld + ncols, span * ow - ncols);
+                        for (size_t i = 0; i < g->kh && b > a; i++)
+                            gemm_tn((b - a) * rpc, ncols, g->mg, ws->wrep + i * g->mg * kd + a * rpc, kd, dyb, p,
+                                    i ? 1.0 : 0.0, ws->col + a * rpc * ld + i * g->dh * ow, ld);
+                    } else if (b > a) {
+                        gemm_tn((b - a) * rpc, ncols, g->mg, wg + a * rpc, g->kg, dyb, p, 0.0, ws->col + a * rpc * ld,
+                                ld);
+                    }
+                } else if (!ks) {
+                    gemm_rect r = gemm_part(kd, ncols, tm);
+                    if (!rect_empty(r))
+                        gemm_tn(r.r1 - r.r0, r.c1 - r.c0, g->mg, wg + r.r0, g->kg, dyb + r.c0, p, 0.0,
+                                ws->col + r.r0 * ld + r.c0, ld);
                 }
+                if (!own) team_barrier(tm);
+                if (x1 > x0)
+                    col2im_add(ks ? &rg : g, ws->col + x0 * rpc * ld, ld, x1 - x0, oy, oy + span, dxg + x0 * g->hw);
+                if (!own) team_barrier(tm); /* the column matrix is reused */
             }
         }
     }
+}
+
+static void backward_data_exec(const conv_geom *g, const conv_plan *pl, size_t batch, const double *dy,
+                               const double *w, double *dx, const conv_ws *ws, conv_team tm)
+{
+    if (g->direct)
+        backward_data_direct(g, batch, dy, w, dx, tm);
+    else if (pl->kind == PLAN_MULTI)
+        backward_data_multi(g, pl, batch, dy, w, dx, ws, tm);
+    else
+        backward_data_bands(g, pl, batch, dy, w, dx, ws, tm);
 }
 
 nnla_status nnla_conv2d_backward_data(const nnla_conv2d_desc *d, size_t batch, size_t in_h, size_t in_w,
@@ -943,47 +1345,102 @@ nnla_status nnla_conv2d_backward_data(const nnla_conv2d_desc *d, size_t batch, s
         overlaps(work, work_size, w, wb) || overlaps(work, work_size, dx, xb))
         return NNLA_EALIAS;
 
-    if (g.direct) {
-        backward_data_direct(&g, batch, dy, w, dx);
-        return NNLA_OK;
+    const int n = nnla__share_begin();
+    conv_run run;
+    nnla_status st = run_make(&g, OP_BACKWARD_DATA, batch, work_size, n, &run);
+    conv_ws ws = {NULL, NULL, NULL, NULL};
+    nnla__arena ar = {(unsigned char *)work, work_size};
+    if (st == NNLA_OK && run.mode == RUN_BATCH && !batch_slices_fit(&g, &run, work, work_size)) st = NNLA_EINTERNAL;
+    if (st == NNLA_OK && run.mode != RUN_BATCH && !g.direct && !ws_take(&ar, &g, &run.pl, &ws)) st = NNLA_EINTERNAL;
+    if (st != NNLA_OK) {
+        nnla__share_end();
+        return st;
     }
-    conv_plan pl;
-    conv_ws ws;
-    NNLA__TRY(plan_make(&g, OP_BACKWARD_DATA, batch, work_size, &pl));
-    NNLA__TRY(ws_carve(&g, &pl, work, work_size, &ws));
-    if (pl.kind == PLAN_MULTI)
-        backward_data_multi(&g, &pl, batch, dy, w, dx, &ws);
-    else
-        backward_data_bands(&g, &pl, batch, dy, w, dx, &ws);
+    if (run.mode == RUN_BATCH) {
+#pragma omp parallel num_threads(run.nth)
+        {
+            const int t = omp_get_thread_num();
+            size_t n0, n1;
+            batch_images(&run, batch, t, omp_get_num_threads(), &n0, &n1);
+            conv_ws mine = {NULL, NULL, NULL, NULL};
+            (void)batch_slice(&g, &run, work, work_size, t, &mine, NULL);
+            if (n1 > n0)
+                backward_data_exec(&g, &run.pl, n1 - n0, dy + n0 * g.m * g.p, w, dx + n0 * g.c * g.hw, &mine, solo);
+        }
+    } else if (run.mode == RUN_TEAM) {
+#pragma omp parallel num_threads(run.nth)
+        {
+            conv_team tm = {omp_get_thread_num(), omp_get_num_threads()};
+            backward_data_exec(&g, &run.pl, batch, dy, w, dx, &ws, tm);
+        }
+    } else {
+        int prev = solo_blas_begin(n);
+        backward_data_exec(&g, &run.pl, batch, dy, w, dx, &ws, solo);
+        solo_blas_end(prev);
+    }
+    nnla__share_end();
     return NNLA_OK;
 }
 
 /* ------------------------------------------------------------------ backward: weight gradient */
 
-/* 1x1, stride 1, no padding: dW_g = sum over images of dy_g x_g^T. */
-static void backward_weights_direct(const conv_geom *g, size_t batch, const double *x, const double *dy,
-                                    double *dw)
+/*
+ * A team's cut of the weight gradient: by input channels (the columns of dW; each thread builds
+ * the column-matrix rows of its channels and needs nobody else's: `own`), or, for one input channel
+ * per group, by output channels after thread 0 built the column matrix.
+ */
+static int weights_split(const conv_geom *g, conv_team tm, size_t *c0, size_t *c1, size_t *m0, size_t *m1)
 {
+    *m0 = 0;
+    *m1 = g->mg;
+    if (tm.nth == 1 || g->cg >= 2) {
+        split_range(g->cg, 1, tm.nth, tm.tid, c0, c1);
+        return 1;
+    }
+    *c0 = 0;
+    *c1 = tm.tid == 0 ? g->cg : 0; /* im2col of the one channel */
+    split_range(g->mg, 1, tm.nth, tm.tid, m0, m1);
+    return 0;
+}
+
+/* 1x1, stride 1, no padding: dW_g = sum over images of dy_g x_g^T; a team cuts dW_g. */
+static void backward_weights_direct(const conv_geom *g, size_t batch, const double *x, const double *dy,
+                                    double *dw, conv_team tm)
+{
+    size_t c0, c1, m0, m1;
+    if (!weights_split(g, tm, &c0, &c1, &m0, &m1)) { /* one input channel per group: by output channels */
+        c0 = 0;
+        c1 = g->cg;
+    }
+    if (c1 <= c0 || m1 <= m0) return;
     for (size_t q = 0; q < g->groups; q++)
         for (size_t n = 0; n < batch; n++)
-            gemm_nt(g->mg, g->cg, g->p, dy + (n * g->m + q * g->mg) * g->p, g->p, x + (n * g->c + q * g->cg) * g->p,
-                    g->p, n ? 1.0 : 0.0, dw + q * g->mg * g->kg, g->kg);
+            gemm_nt(m1 - m0, c1 - c0, g->p, dy + (n * g->m + q * g->mg + m0) * g->p, g->p,
+                    x + (n * g->c + q * g->cg + c0) * g->p, g->p, n ? 1.0 : 0.0, dw + (q * g->mg + m0) * g->kg + c0,
+                    g->kg);
 }
 
 /* Several whole images per GEMM: their column matrices and their dy side by side. */
 static void backward_weights_multi(const conv_geom *g, const conv_plan *pl, size_t batch, const double *x,
-                                   const double *dy, double *dw, const conv_ws *ws)
+                                   const double *dy, double *dw, const conv_ws *ws, double *pbuf, conv_team tm)
 {
-    const size_t p = g->p;
+    const size_t p = g->p, rpc = g->kh * g->kw, ld = pl->ldcol;
+    size_t c0, c1, m0, m1, r0, r1;
+    const int own = weights_split(g, tm, &c0, &c1, &m0, &m1);
+    const size_t k0 = own ? c0 * rpc : 0, k1 = own ? c1 * rpc : pl->kdim; /* the thread's columns of dW */
+    split_range(g->mg, 1, tm.nth, tm.tid, &r0, &r1);
     for (size_t q = 0; q < g->groups; q++) {
         for (size_t n0 = 0; n0 < batch; n0 += pl->nimg) {
             const size_t ni = batch - n0 < pl->nimg ? batch - n0 : pl->nimg;
-            for (size_t i = 0; i < ni; i++)
-                im2col_rows(g, x + ((n0 + i) * g->c + q * g->cg) * g->hw, g->cg, 0, g->oh, ws->col + i * p,
-                            pl->ldcol, ws->pbuf);
-            gather_dy(g, dy, n0, ni, q, ws->tmp, pl->cols);
-            gemm_nt(g->mg, pl->kdim, ni * p, ws->tmp, pl->cols, ws->col, pl->ldcol, n0 ? 1.0 : 0.0,
-                    dw + q * g->mg * g->kg, g->kg);
+            for (size_t i = 0; i < ni && c1 > c0; i++)
+                im2col_rows(g, x + ((n0 + i) * g->c + q * g->cg + c0) * g->hw, c1 - c0, 0, g->oh,
+                            ws->col + c0 * rpc * ld + i * p, ld, pbuf);
+            gather_dy(g, dy, n0, ni, q, ws->tmp, pl->cols, r0, r1);
+            team_barrier(tm);
+            if (k1 > k0 && m1 > m0)
+                gemm_nt(m1 - m0, k1 - k0, ni * p, ws->tmp + m0 * pl->cols, pl->cols, ws->col + k0 * ld, ld,
+                        n0 ? 1.0 : 0.0, dw + (q * g->mg + m0) * g->kg + k0, g->kg);
+            team_barrier(tm); /* tmp and the column matrix are reused */
         }
     }
 }
@@ -991,11 +1448,15 @@ static void backward_weights_multi(const conv_geom *g, const conv_plan *pl, size
 /* Bands of output rows of one image: dW_g += dy_band col^T; with the kernel-row split, one GEMM per
  * kernel row against the shifted view, accumulated in wrep's layout and unpacked per group. */
 static void backward_weights_bands(const conv_geom *g, const conv_plan *pl, size_t batch, const double *x,
-                                   const double *dy, double *dw, const conv_ws *ws)
+                                   const double *dy, double *dw, const conv_ws *ws, double *pbuf, conv_team tm)
 {
     const size_t p = g->p, ow = g->ow, kd = pl->kdim, ld = pl->ldcol;
     const int ks = pl->kind == PLAN_KSPLIT;
+    const size_t rpc = ks ? g->kw : g->kh * g->kw;
     const conv_geom rg = ksplit_geom(g);
+    size_t c0, c1, m0, m1;
+    const int own = weights_split(g, tm, &c0, &c1, &m0, &m1);
+    const size_t k0 = own ? c0 * rpc : 0, k1 = own ? c1 * rpc : kd; /* the thread's rows of col */
     for (size_t q = 0; q < g->groups; q++) {
         double *dwg = dw + q * g->mg * g->kg;
         double beta = 0.0; /* the first GEMM of the group overwrites */
@@ -1003,26 +1464,42 @@ static void backward_weights_bands(const conv_geom *g, const conv_plan *pl, size
             const double *xg = x + (n * g->c + q * g->cg) * g->hw;
             for (size_t oy = 0; oy < g->oh; oy += pl->rows, beta = 1.0) {
                 const size_t oy1 = g->oh - oy < pl->rows ? g->oh : oy + pl->rows, ncols = (oy1 - oy) * ow;
-                const double *dyb = dy + (n * g->m + q * g->mg) * p + oy * ow;
-                if (ks) {
-                    im2col_rows(&rg, xg, g->cg, oy, oy + ksplit_span(g, oy, oy1), ws->col, ld, ws->pbuf);
-                    for (size_t i = 0; i < g->kh; i++)
-                        gemm_nt(g->mg, kd, ncols, dyb, p, ws->col + i * g->dh * ow, ld, beta,
-                                ws->wrep + i * g->mg * kd, kd);
-                } else {
-                    im2col_rows(g, xg, g->cg, oy, oy1, ws->col, ld, ws->pbuf);
-                    gemm_nt(g->mg, kd, ncols, dyb, p, ws->col, ld, beta, dwg, g->kg);
+                const double *dyb = dy + (n * g->m + q * g->mg + m0) * p + oy * ow;
+                if (c1 > c0) {
+                    if (ks)
+                        im2col_rows(&rg, xg + c0 * g->hw, c1 - c0, oy, oy + ksplit_span(g, oy, oy1),
+                                    ws->col + c0 * rpc * ld, ld, pbuf);
+                    else
+                        im2col_rows(g, xg + c0 * g->hw, c1 - c0, oy, oy1, ws->col + c0 * rpc * ld, ld, pbuf);
                 }
+                if (!own) team_barrier(tm);
+                if (k1 > k0 && m1 > m0) {
+                    if (ks) {
+                        for (size_t i = 0; i < g->kh; i++)
+                            gemm_nt(m1 - m0, k1 - k0, ncols, dyb, p, ws->col + k0 * ld + i * g->dh * ow, ld, beta,
+                                    ws->wrep + (i * g->mg + m0) * kd + k0, kd);
+                    } else {
+                        gemm_nt(m1 - m0, k1 - k0, ncols, dyb, p, ws->col + k0 * ld, ld, beta, dwg + m0 * g->kg + k0,
+                                g->kg);
+                    }
+                }
+                if (!own) team_barrier(tm); /* the column matrix is reused */
             }
         }
-        if (ks) unpack_rows(g, ws->wrep, dwg);
+        if (ks) {
+            if (own)
+                unpack_rows(g, ws->wrep, dwg, c0, c1);
+            else if (tm.tid == 0)
+                unpack_rows(g, ws->wrep, dwg, 0, g->cg); /* after the last barrier; before the next group's */
+        }
     }
 }
 
-/* db[m] = the sum of dy over the batch and the pixels of output channel m. */
-static void bias_grad(const conv_geom *g, size_t batch, const double *dy, double *db)
+/* db[m] = the sum of dy over the batch and the pixels of output channel m, for m in [m0, m1): the
+ * same sums in the same order for any thread count. */
+static void bias_grad(const conv_geom *g, size_t batch, const double *dy, double *db, size_t m0, size_t m1)
 {
-    for (size_t m = 0; m < g->m; m++) {
+    for (size_t m = m0; m < m1; m++) {
         double s = 0.0;
         for (size_t n = 0; n < batch; n++) {
             const double *r = dy + (n * g->m + m) * g->p;
@@ -1030,6 +1507,17 @@ static void bias_grad(const conv_geom *g, size_t batch, const double *dy, double
         }
         db[m] = s;
     }
+}
+
+static void backward_weights_exec(const conv_geom *g, const conv_plan *pl, size_t batch, const double *x,
+                                  const double *dy, double *dw, const conv_ws *ws, double *pbuf, conv_team tm)
+{
+    if (g->direct)
+        backward_weights_direct(g, batch, x, dy, dw, tm);
+    else if (pl->kind == PLAN_MULTI)
+        backward_weights_multi(g, pl, batch, x, dy, dw, ws, pbuf, tm);
+    else
+        backward_weights_bands(g, pl, batch, x, dy, dw, ws, pbuf, tm);
 }
 
 nnla_status nnla_conv2d_backward_weights(const nnla_conv2d_desc *d, size_t batch, size_t in_h, size_t in_w,
@@ -1047,18 +1535,61 @@ nnla_status nnla_conv2d_backward_weights(const nnla_conv2d_desc *d, size_t batch
         overlaps(work, work_size, dy, yb) || overlaps(work, work_size, dw, wb) || overlaps(work, work_size, db, bb))
         return NNLA_EALIAS;
 
-    if (g.direct) {
-        backward_weights_direct(&g, batch, x, dy, dw);
-    } else {
-        conv_plan pl;
-        conv_ws ws;
-        NNLA__TRY(plan_make(&g, OP_BACKWARD_WEIGHTS, batch, work_size, &pl));
-        NNLA__TRY(ws_carve(&g, &pl, work, work_size, &ws));
-        if (pl.kind == PLAN_MULTI)
-            backward_weights_multi(&g, &pl, batch, x, dy, dw, &ws);
-        else
-            backward_weights_bands(&g, &pl, batch, x, dy, dw, &ws);
+    const int n = nnla__share_begin();
+    conv_run run;
+    nnla_status st = run_make(&g, OP_BACKWARD_WEIGHTS, batch, work_size, n, &run);
+    conv_ws ws = {NULL, NULL, NULL, NULL};
+    nnla__arena ar = {(unsigned char *)work, work_size};
+    if (st == NNLA_OK && run.mode == RUN_BATCH && !batch_slices_fit(&g, &run, work, work_size)) st = NNLA_EINTERNAL;
+    if (st == NNLA_OK && run.mode != RUN_BATCH && !g.direct && !ws_take(&ar, &g, &run.pl, &ws)) st = NNLA_EINTERNAL;
+    if (st != NNLA_OK) {
+        nnla__share_end();
+        return st;
     }
-    if (db != NULL) bias_grad(&g, batch, dy, db);
+    if (run.mode == RUN_BATCH) {
+        /* each thread's images into its own gradient (thread 0's is dw), then dw = the sum of them
+         * in thread order, entry by entry, cut over the team */
+#pragma omp parallel num_threads(run.nth)
+        {
+            const int t = omp_get_thread_num(), nth = omp_get_num_threads();
+            size_t n0, n1, e0, e1;
+            batch_images(&run, batch, t, nth, &n0, &n1);
+            conv_ws mine = {NULL, NULL, NULL, NULL};
+            double *part = NULL;
+            (void)batch_slice(&g, &run, work, work_size, t, &mine, &part);
+            double *target = t == 0 ? dw : part;
+            if (n1 > n0)
+                backward_weights_exec(&g, &run.pl, n1 - n0, x + n0 * g.c * g.hw, dy + n0 * g.m * g.p, target, &mine,
+                                      mine.pbuf, solo);
+            else
+                memset(target, 0, g.m * g.kg * sizeof *target);
+#pragma omp barrier
+            split_range(g.m * g.kg, 8, nth, t, &e0, &e1);
+            for (int u = 1; u < nth; u++) {
+                (void)batch_slice(&g, &run, work, work_size, u, &mine, &part);
+                for (size_t e = e0; e < e1; e++) dw[e] += part[e];
+            }
+            if (db != NULL) {
+                size_t m0, m1;
+                split_range(g.m, 1, nth, t, &m0, &m1);
+                bias_grad(&g, batch, dy, db, m0, m1);
+            }
+        }
+    } else if (run.mode == RUN_TEAM) {
+#pragma omp parallel num_threads(run.nth)
+        {
+            conv_team tm = {omp_get_thread_num(), omp_get_num_threads()};
+            backward_weights_exec(&g, &run.pl, batch, x, dy, dw, &ws, team_pbuf(&g, &run, &ws, ar, tm.tid), tm);
+            if (db != NULL) {
+                size_t m0, m1;
+                split_range(g.m, 1, tm.nth, tm.tid, &m0, &m1);
+                bias_grad(&g, batch, dy, db, m0, m1);
+            }
+        }
+    } else {
+        backward_weights_exec(&g, &run.pl, batch, x, dy, dw, &ws, ws.pbuf, solo);
+        if (db != NULL) bias_grad(&g, batch, dy, db, 0, g.m);
+    }
+    nnla__share_end();
     return NNLA_OK;
 }

@@ -10,10 +10,32 @@
  *
  * Windows are computed per output along each axis (axis_window()): the padded start o*stride,
  * the input interval it covers, and the extent counted by count_include_pad.
+ *
+ * Threads (docs/conv.md, "Threads"): every pass is a loop over the batch*channels planes, each
+ * computed on its own; from NNLA_POOL_PAR_MIN units of work on, the planes are dealt out in
+ * contiguous runs over the threads the call gets (nnla__share_begin()). A plane's arithmetic does
+ * not depend on the thread that computes it: results are bit-identical for any thread count.
  */
 #include <math.h>
+#include <omp.h>
 
 #include "internal.h"
+
+#ifndef NNLA_POOL_PAR_MIN
+#define NNLA_POOL_PAR_MIN 8192 /* element reads below which a pass runs on one thread (par_sweep.sh) */
+#endif
+
+/* The threads for a pass of `work` units: 0 below NNLA_POOL_PAR_MIN (no sharing begun), else the
+ * call's share (nnla__share_end() to follow). */
+static int pool_threads(double work)
+{
+    return work >= NNLA_POOL_PAR_MIN ? nnla__share_begin() : 0;
+}
+
+static void pool_threads_end(int n)
+{
+    if (n > 0) nnla__share_end();
+}
 
 /* One axis of a pooling. */
 typedef struct pool_axis {
@@ -163,6 +185,13 @@ static nnla_status batch_bytes(const pool_geom *g, size_t batch, size_t channels
     return NNLA_OK;
 }
 
+/* The work of a pass over `planes` planes, in element reads and writes: every window's entries plus
+ * the input plane (what decides whether threads pay, NNLA_POOL_PAR_MIN). */
+static double window_work(const pool_geom *g, size_t planes)
+{
+    return (double)planes * ((double)g->p * (double)g->y.k * (double)g->x.k + (double)g->hw);
+}
+
 nnla_status nnla_pool2d_forward(const nnla_pool2d_desc *d, size_t batch, size_t channels, size_t in_h,
                                 size_t in_w, const double *x, double *y)
 {
@@ -172,7 +201,11 @@ nnla_status nnla_pool2d_forward(const nnla_pool2d_desc *d, size_t batch, size_t 
     size_t planes, xb, yb;
     NNLA__TRY(batch_bytes(&g, batch, channels, &planes, &xb, &yb));
     if (nnla__overlap(x, xb, y, yb)) return NNLA_EALIAS;
-    for (size_t i = 0; i < planes; i++) pool_plane(&g, d->kind, x + i * g.hw, y + i * g.p, NULL);
+    const int n = pool_threads(window_work(&g, planes));
+    const long np = (long)planes;
+#pragma omp parallel for schedule(static) num_threads(n > 1 ? n : 1) if (n > 1)
+    for (long i = 0; i < np; i++) pool_plane(&g, d->kind, x + (size_t)i * g.hw, y + (size_t)i * g.p, NULL);
+    pool_threads_end(n);
     return NNLA_OK;
 }
 
@@ -189,7 +222,12 @@ nnla_status nnla_pool2d_forward_argmax(const nnla_pool2d_desc *d, size_t batch, 
     ab = yb / sizeof(double) * sizeof(uint32_t);
     if (nnla__overlap(x, xb, y, yb) || nnla__overlap(argmax, ab, x, xb) || nnla__overlap(argmax, ab, y, yb))
         return NNLA_EALIAS;
-    for (size_t i = 0; i < planes; i++) pool_plane(&g, d->kind, x + i * g.hw, y + i * g.p, argmax + i * g.p);
+    const int n = pool_threads(window_work(&g, planes));
+    const long np = (long)planes;
+#pragma omp parallel for schedule(static) num_threads(n > 1 ? n : 1) if (n > 1)
+    for (long i = 0; i < np; i++)
+        pool_plane(&g, d->kind, x + (size_t)i * g.hw, y + (size_t)i * g.p, argmax + (size_t)i * g.p);
+    pool_threads_end(n);
     return NNLA_OK;
 }
 
@@ -247,12 +285,24 @@ nnla_status nnla_pool2d_backward(const nnla_pool2d_desc *d, size_t batch, size_t
     if (max && g.hw > UINT32_MAX) return NNLA_EOVERFLOW;
     if (nnla__overlap(dx, xb, dy, yb) || (max && nnla__overlap(dx, xb, argmax, yb / sizeof(double) * sizeof(uint32_t))))
         return NNLA_EALIAS;
-    if (max)
-        for (size_t i = 0; i < planes; i++)
-            if (!argmax_valid(&g, argmax + i * g.p)) return NNLA_EINVAL;
-    memset(dx, 0, xb);
-    for (size_t i = 0; i < planes; i++)
-        pool_plane_backward(&g, d->kind, dy + i * g.p, max ? argmax + i * g.p : NULL, dx + i * g.hw);
+    const int n = pool_threads(window_work(&g, planes));
+    const long np = (long)planes;
+    int bad = 0;
+    if (max) {
+#pragma omp parallel for schedule(static) num_threads(n > 1 ? n : 1) if (n > 1) reduction(| : bad)
+        for (long i = 0; i < np; i++) bad |= !argmax_valid(&g, argmax + (size_t)i * g.p);
+    }
+    if (bad) {
+        pool_threads_end(n);
+        return NNLA_EINVAL;
+    }
+#pragma omp parallel for schedule(static) num_threads(n > 1 ? n : 1) if (n > 1)
+    for (long i = 0; i < np; i++) {
+        double *dxi = dx + (size_t)i * g.hw;
+        memset(dxi, 0, g.hw * sizeof *dxi);
+        pool_plane_backward(&g, d->kind, dy + (size_t)i * g.p, max ? argmax + (size_t)i * g.p : NULL, dxi);
+    }
+    pool_threads_end(n);
     return NNLA_OK;
 }
 
@@ -275,12 +325,16 @@ nnla_status nnla_global_avgpool2d(size_t batch, size_t channels, size_t h, size_
     NNLA__TRY(global_sizes(batch, channels, h, w, &planes, &plane, &xb, &yb));
     if (nnla__overlap(x, xb, y, yb)) return NNLA_EALIAS;
     const double inv = 1.0 / (double)plane;
-    for (size_t i = 0; i < planes; i++) {
-        const double *p = x + i * plane;
+    const int n = pool_threads((double)planes * (double)plane);
+    const long np = (long)planes;
+#pragma omp parallel for schedule(static) num_threads(n > 1 ? n : 1) if (n > 1)
+    for (long i = 0; i < np; i++) {
+        const double *p = x + (size_t)i * plane;
         double s = 0.0;
         for (size_t t = 0; t < plane; t++) s += p[t];
         y[i] = s * inv;
     }
+    pool_threads_end(n);
     return NNLA_OK;
 }
 
@@ -292,10 +346,14 @@ nnla_status nnla_global_avgpool2d_backward(size_t batch, size_t channels, size_t
     NNLA__TRY(global_sizes(batch, channels, h, w, &planes, &plane, &xb, &yb));
     if (nnla__overlap(dx, xb, dy, yb)) return NNLA_EALIAS;
     const double inv = 1.0 / (double)plane;
-    for (size_t i = 0; i < planes; i++) {
+    const int n = pool_threads((double)planes * (double)plane);
+    const long np = (long)planes;
+#pragma omp parallel for schedule(static) num_threads(n > 1 ? n : 1) if (n > 1)
+    for (long i = 0; i < np; i++) {
         const double v = dy[i] * inv;
-        double *p = dx + i * plane;
+        double *p = dx + (size_t)i * plane;
         for (size_t t = 0; t < plane; t++) p[t] = v;
     }
+    pool_threads_end(n);
     return NNLA_OK;
 }

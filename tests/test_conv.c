@@ -2,14 +2,23 @@
  * Convolution: the paper's example word for word, nnla_conv2d_forward against a direct
  * convolution loop on random configurations (stride, padding, dilation, groups, batch,
  * 1x1, bias, activations, tiled and untiled workspaces), im2col against a loop, col2im as
- * its adjoint and against a loop, the NaN policy, workspace queries and bad input.
+ * its adjoint and against a loop, the NaN policy, workspace queries and bad input; the threading
+ * model: 1, 2 and 3 threads give bit-identical forward passes and input gradients (the weight
+ * gradient within n eps), several of the program's threads at once stay correct and share the
+ * threads. tests/conv.cmake runs the suite again with 1 and 3 threads and with the pthread OpenBLAS.
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define EPS DBL_EPSILON
 
@@ -507,8 +516,12 @@ static int run_backward_case(nnla_test_rng *r, const conv_case *c)
     assert_status(nnla_conv2d_backward_weights_workspace_size(d, c->batch, c->h, c->w, &fw), NNLA_OK);
     assert_status(nnla_conv2d_backward_weights_workspace_min(d, c->h, c->w, &mw), NNLA_OK);
     assert_true(md <= fd && mw <= fw);
-    if (is_direct(d)) assert_true(fd == 0 && md == 0 && fw == 0 && mw == 0);
-    else assert_true(md > 0 && mw > 0);
+    /* 1x1: no workspace, but the weight gradient's partial sums when the batch is dealt out */
+    if (is_direct(d))
+        assert_true(fd == 0 && md == 0 && mw == 0 &&
+                    fw <= (size_t)(nnla_num_threads() - 1) * (nw * sizeof(double) + 64));
+    else
+        assert_true(md > 0 && mw > 0);
     size_t wsd = pick_ws(r, c->ws_mode, fd, md), wsw = pick_ws(r, c->ws_mode, fw, mw);
     unsigned char *bufd = malloc(wsd + 8), *bufw = malloc(wsw + 8);
     assert_status(nnla_conv2d_backward_data(d, c->batch, c->h, c->w, dy, w, dx, wsd ? bufd + 5 : NULL, wsd),
@@ -1149,6 +1162,16 @@ static void test_desc_and_queries(void **state)
     assert_status(nnla_conv2d_backward_weights_workspace_size(&one, 8, 9, 9, &q[4]), NNLA_OK);
     assert_status(nnla_conv2d_backward_weights_workspace_min(&one, 9, 9, &q[5]), NNLA_OK);
     for (int i = 0; i < 6; i++) assert_true(q[i] == 0);
+    /* ... except, with two threads and a batch worth dealing out, the weight gradient's second
+     * partial sum (4 x 16 doubles plus alignment slack); the other passes need none */
+    const int before = nnla_blas_num_threads();
+    assert_status(nnla_blas_set_num_threads(2), NNLA_OK);
+    assert_status(nnla_conv2d_workspace_size(&one, 64, 32, 32, &q[0]), NNLA_OK);
+    assert_status(nnla_conv2d_backward_data_workspace_size(&one, 64, 32, 32, &q[2]), NNLA_OK);
+    assert_status(nnla_conv2d_backward_weights_workspace_size(&one, 64, 32, 32, &q[4]), NNLA_OK);
+    assert_true(q[0] == 0 && q[2] == 0);
+    assert_true(q[4] == (nnla_num_threads() == 2 ? 4 * 16 * sizeof(double) + 64 : 0));
+    assert_status(nnla_blas_set_num_threads(before), NNLA_OK);
     /* any one side of padding leaves the fast path */
     for (int side = 0; side < 4; side++) {
         nnla_conv2d_desc e = one;
@@ -1161,6 +1184,403 @@ static void test_desc_and_queries(void **state)
     }
 }
 
+/* ------------------------------------------------------------------ threads */
+
+/*
+ * The thread count through the model's one knob (nnla_blas_set_num_threads(), which sets
+ * omp_get_max_threads() of this thread with the OpenMP OpenBLAS). With another OpenBLAS loaded
+ * (the pthread build: the ctest conv_pthread_blas), libnnla's loops run on one thread whatever the
+ * count: the comparisons below then check the serial fallback against itself and the references.
+ */
+static int set_threads(int t)
+{
+    assert_status(nnla_blas_set_num_threads(t), NNLA_OK);
+    int n = nnla_num_threads();
+    assert_int_equal(n, nnla_blas_parallel() == 2 ? t : 1);
+    return n;
+}
+
+typedef struct par_case {
+    nnla_conv2d_desc d;
+    size_t batch, h, w;
+    nnla_act_kind act;
+    int batch_mode; /* with two threads, the batch is dealt out (each thread a workspace slice) */
+} par_case;
+
+typedef struct par_io {
+    size_t nx, nw, ny, nb, oh, ow;
+    double *x, *w, *b, *dy;
+} par_io;
+
+typedef struct par_out {
+    double *y, *dx, *dw, *db;
+} par_out;
+
+static par_out par_out_new(const par_io *io)
+{
+    par_out o = {malloc(io->ny * sizeof(double)), malloc(io->nx * sizeof(double)), malloc(io->nw * sizeof(double)),
+                 malloc(io->nb * sizeof(double))};
+    assert_true(o.y && o.dx && o.dw && o.db);
+    for (size_t i = 0; i < io->ny; i++) o.y[i] = NAN; /* every output must be written */
+    for (size_t i = 0; i < io->nx; i++) o.dx[i] = NAN;
+    for (size_t i = 0; i < io->nw; i++) o.dw[i] = NAN;
+    for (size_t i = 0; i < io->nb; i++) o.db[i] = NAN;
+    return o;
+}
+
+static void par_out_free(par_out *o)
+{
+    free(o->y);
+    free(o->dx);
+    free(o->dw);
+    free(o->db);
+}
+
+/* The three passes with the given workspace sizes (forward, input gradient, weight gradient), each
+ * from an odd offset into its buffer. */
+static par_out par_run(const par_case *c, const par_io *io, const size_t ws[3])
+{
+    par_out o = par_out_new(io);
+    unsigned char *buf[3];
+    for (int i = 0; i < 3; i++) {
+        buf[i] = malloc(ws[i] + 8);
+        assert_non_null(buf[i]);
+    }
+    assert_status(nnla_conv2d_forward(&c->d, c->batch, c->h, c->w, io->x, io->w, io->b, nnla_act_default(c->act), o.y,
+                                      ws[0] ? buf[0] + 3 : NULL, ws[0]),
+                  NNLA_OK);
+    assert_status(nnla_conv2d_backward_data(&c->d, c->batch, c->h, c->w, io->dy, io->w, o.dx,
+                                            ws[1] ? buf[1] + 5 : NULL, ws[1]),
+                  NNLA_OK);
+    assert_status(nnla_conv2d_backward_weights(&c->d, c->batch, c->h, c->w, io->x, io->dy, o.dw, o.db,
+                                               ws[2] ? buf[2] + 1 : NULL, ws[2]),
+                  NNLA_OK);
+    for (int i = 0; i < 3; i++) free(buf[i]);
+    return o;
+}
+
+static void par_sizes(const par_case *c, size_t pref[3], size_t min[3])
+{
+    assert_status(nnla_conv2d_workspace_size(&c->d, c->batch, c->h, c->w, &pref[0]), NNLA_OK);
+    assert_status(nnla_conv2d_backward_data_workspace_size(&c->d, c->batch, c->h, c->w, &pref[1]), NNLA_OK);
+    assert_status(nnla_conv2d_backward_weights_workspace_size(&c->d, c->batch, c->h, c->w, &pref[2]), NNLA_OK);
+    assert_status(nnla_conv2d_workspace_min(&c->d, c->h, c->w, &min[0]), NNLA_OK);
+    assert_status(nnla_conv2d_backward_data_workspace_min(&c->d, c->h, c->w, &min[1]), NNLA_OK);
+    assert_status(nnla_conv2d_backward_weights_workspace_min(&c->d, c->h, c->w, &min[2]), NNLA_OK);
+}
+
+/* Tolerances for outputs that may differ in rounding: y, dx, dw (entrywise, absolute). */
+typedef struct par_tol {
+    double y, dx, dw;
+} par_tol;
+
+/* The forward pass, the input gradient and the bias gradient bit for bit; the weight gradient
+ * within its tolerance (its sum over the batch is cut by thread), or bit for bit when `exact_dw`.
+ * With another OpenBLAS than the OpenMP build (the pthread one), the count changes OpenBLAS's own
+ * threads, which cut each GEMM their own way: y and dx are then only compared within rounding. */
+static void par_same(const par_io *io, const par_out *a, const par_out *b, const par_tol *tol, int exact_dw)
+{
+    if (nnla_blas_parallel() == 2 || exact_dw) {
+        assert_memory_equal(a->y, b->y, io->ny * sizeof(double));
+        assert_memory_equal(a->dx, b->dx, io->nx * sizeof(double));
+    } else {
+        assert_vec_close(a->y, b->y, io->ny, 0.0, tol->y);
+        assert_vec_close(a->dx, b->dx, io->nx, 0.0, tol->dx);
+    }
+    assert_memory_equal(a->db, b->db, io->nb * sizeof(double));
+    if (exact_dw)
+        assert_memory_equal(a->dw, b->dw, io->nw * sizeof(double));
+    else
+        assert_vec_close(a->dw, b->dw, io->nw, 0.0, tol->dw);
+}
+
+/*
+ * One configuration: the passes with one thread (the preferred and the minimum workspaces), then
+ * with 2 and 3 threads: the preferred workspace of that count, the one-thread workspace (a team
+ * shares one plan) and the minimum. The forward pass, the input gradient and the bias gradient are
+ * bit-identical to the one-thread run's of the same workspace size; the weight gradient agrees to
+ * (batch*p + 2) eps times the sum of its terms' magnitudes, and repeated runs with the same count
+ * are bit-identical. The two-thread results are also checked against the reference loops.
+ */
+static void par_check(nnla_test_rng *rng, const par_case *c)
+{
+    const nnla_conv2d_desc *d = &c->d;
+    size_t cg = d->in_channels / d->groups, mg = d->out_channels / d->groups, khw = d->kernel_h * d->kernel_w;
+    par_io io;
+    assert_status(nnla_conv2d_output_size(d, c->h, c->w, &io.oh, &io.ow), NNLA_OK);
+    size_t p = io.oh * io.ow;
+    io.nx = c->batch * d->in_channels * c->h * c->w;
+    io.nw = d->out_channels * cg * khw;
+    io.ny = c->batch * d->out_channels * p;
+    io.nb = d->out_channels;
+    io.x = malloc(io.nx * sizeof(double));
+    io.w = malloc(io.nw * sizeof(double));
+    io.b = malloc(io.nb * sizeof(double));
+    io.dy = malloc(io.ny * sizeof(double));
+    assert_true(io.x && io.w && io.b && io.dy);
+    nnla_test_fill(rng, io.x, io.nx, -1, 1);
+    nnla_test_fill(rng, io.w, io.nw, -1, 1);
+    nnla_test_fill(rng, io.b, io.nb, -1, 1);
+    nnla_test_fill(rng, io.dy, io.ny, -1, 1);
+
+    /* references: the definition's loops, with the magnitudes of the terms */
+    double *ry = malloc(io.ny * sizeof(double)), *sabs = malloc(io.ny * sizeof(double));
+    double *rdx = malloc(io.nx * sizeof(double)), *adx = malloc(io.nx * sizeof(double));
+    double *rdw = malloc(io.nw * sizeof(double)), *adw = malloc(io.nw * sizeof(double));
+    double *rdb = malloc(io.nb * sizeof(double));
+    assert_true(ry && sabs && rdx && adx && rdw && adw && rdb);
+    ref_conv(d, c->batch, c->h, c->w, io.x, io.w, io.b, io.oh, io.ow, ry, sabs);
+    ref_act(nnla_act_default(c->act), c->batch, d->out_channels, p, ry);
+    ref_backward(d, c->batch, c->h, c->w, io.oh, io.ow, io.x, io.w, io.dy, rdx, adx, rdw, adw, rdb);
+    double sy = 0, sx = 0, sw = 0, sb = 0;
+    for (size_t i = 0; i < io.ny; i++) sy = sabs[i] > sy ? sabs[i] : sy;
+    for (size_t i = 0; i < io.nx; i++) sx = adx[i] > sx ? adx[i] : sx;
+    for (size_t i = 0; i < io.nw; i++) sw = adw[i] > sw ? adw[i] : sw;
+    for (size_t i = 0; i < io.ny; i++) sb += fabs(io.dy[i]);
+    const double dw_tol = 2.0 * (double)(c->batch * p + 2) * EPS * (sw + DBL_MIN);
+    const par_tol tol = {4.0 * (double)(cg * khw + 2) * EPS * (sy + 1.0),
+                         2.0 * (double)(mg * khw + 2) * EPS * (sx + DBL_MIN), dw_tol};
+
+    size_t one[3], min[3], pref[3];
+    set_threads(1);
+    par_sizes(c, one, min);
+    par_out r1 = par_run(c, &io, one), m1 = par_run(c, &io, min);
+    for (int t = 2; t <= 3; t++) {
+        int n = set_threads(t);
+        size_t min_t[3];
+        par_sizes(c, pref, min_t);
+        assert_memory_equal(min, min_t, sizeof min); /* the minimum does not depend on threads */
+        if (c->batch_mode && n == 2 && !is_direct(d))
+            for (int i = 0; i < 3; i++) assert_true(pref[i] >= 2 * one[i]); /* a slice per thread */
+        par_out rt = par_run(c, &io, pref), again = par_run(c, &io, pref);
+        par_same(&io, &r1, &rt, &tol, 0);
+        par_same(&io, &rt, &again, &tol, 1); /* the same count: bit for bit, dw included */
+        par_out ot = par_run(c, &io, one), mt = par_run(c, &io, min);
+        par_same(&io, &r1, &ot, &tol, 0);
+        par_same(&io, &m1, &mt, &tol, 0);
+        if (t == 2) { /* against the definition */
+            double kk = (double)(cg * khw);
+            assert_vec_close(rt.y, ry, io.ny, 16 * EPS, 4.0 * (kk + 2.0) * EPS * (sy + 1.0));
+            assert_vec_close(rt.dx, rdx, io.nx, 0.0, 2.0 * (double)(mg * khw + 2) * EPS * (sx + DBL_MIN));
+            assert_vec_close(rt.dw, rdw, io.nw, 0.0, dw_tol);
+            assert_vec_close(rt.db, rdb, io.nb, 0.0, 2.0 * (double)(c->batch * p) * EPS * sb);
+        }
+        par_out_free(&rt);
+        par_out_free(&again);
+        par_out_free(&ot);
+        par_out_free(&mt);
+    }
+    par_out_free(&r1);
+    par_out_free(&m1);
+    free(io.x);
+    free(io.w);
+    free(io.b);
+    free(io.dy);
+    free(ry);
+    free(sabs);
+    free(rdx);
+    free(adx);
+    free(rdw);
+    free(adw);
+    free(rdb);
+}
+
+static par_case par_make(size_t in, size_t out, size_t k, size_t pad, size_t batch, size_t hw, nnla_act_kind act,
+                         int batch_mode)
+{
+    par_case c;
+    c.d = nnla_conv2d_desc_make(in, out, k, k);
+    pad_all(&c.d, pad);
+    c.batch = batch;
+    c.h = c.w = hw;
+    c.act = act;
+    c.batch_mode = batch_mode;
+    return c;
+}
+
+/*
+ * 1 thread against 2 and 3 (par_check()) on configurations that take every way of cutting the
+ * work: the batch dealt out (several images per GEMM, bands, the kernel-row split, the 1x1 path,
+ * depthwise), and a team on one chunk (one image; the GEMM cut by columns or by rows; the input
+ * gradient cut by channels or by columns; the kernel-row split with too few channels to cut; one
+ * input channel; several bands of a large image; softmax over the channels).
+ */
+static void test_threads_identical(void **state)
+{
+    (void)state;
+    const int before = nnla_blas_num_threads();
+    nnla_test_rng rng = {1212};
+    par_case cases[20];
+    size_t k = 0;
+    cases[k++] = par_make(3, 8, 3, 1, 40, 12, NNLA_ACT_RELU, 1);     /* 20 images per GEMM, two groups */
+    cases[k++] = par_make(3, 8, 3, 1, 5, 12, NNLA_ACT_TANH, 0);      /* the 5 images in one GEMM: a team */
+    cases[k++] = par_make(2, 8, 3, 1, 4, 64, NNLA_ACT_RELU, 1);      /* bands, one per image */
+    cases[k++] = par_make(2, 8, 3, 1, 3, 64, NNLA_ACT_IDENTITY, 0);  /* 3 images: a team (2), dealt (3) */
+    cases[k] = par_make(32, 16, 3, 1, 2, 34, NNLA_ACT_RELU, 1);      /* the kernel-row split */
+    cases[k++].d.pad_right = 2;
+    cases[k] = par_make(32, 16, 3, 1, 1, 34, NNLA_ACT_RELU, 0);      /* ... one image: channels cut */
+    cases[k++].d.pad_right = 2;
+    cases[k++] = par_make(24, 8, 3, 1, 1, 30, NNLA_ACT_GELU, 0);     /* ... 24 channels: not cut */
+    cases[k++] = par_make(16, 40, 1, 0, 3, 20, NNLA_ACT_RELU, 0);    /* 1x1: a team (2), dealt (3) */
+    cases[k++] = par_make(16, 40, 1, 0, 4, 20, NNLA_ACT_RELU, 1);    /* 1x1 dealt */
+    cases[k++] = par_make(64, 64, 1, 0, 1, 7, NNLA_ACT_RELU, 0);     /* 1x1, 49 pixels: rows cut */
+    cases[k] = par_make(8, 8, 3, 0, 1, 40, NNLA_ACT_LEAKY_RELU, 0);  /* groups, stride, dilation */
+    cases[k].d.groups = 2;
+    cases[k].d.stride_w = 2;
+    cases[k].d.dilation_h = 2;
+    cases[k].d.pad_top = 1;
+    cases[k].d.pad_left = 2;
+    cases[k++].d.pad_right = 1;
+    cases[k] = par_make(16, 16, 3, 1, 1, 40, NNLA_ACT_RELU, 0);      /* depthwise: GEMVs cut */
+    cases[k++].d.groups = 16;
+    cases[k] = par_make(16, 16, 3, 1, 6, 40, NNLA_ACT_RELU, 1);      /* depthwise, dealt */
+    cases[k++].d.groups = 16;
+    cases[k++] = par_make(1, 40, 3, 1, 1, 48, NNLA_ACT_RELU, 0);     /* one input channel */
+    cases[k++] = par_make(1, 40, 3, 1, 2, 48, NNLA_ACT_SIGMOID, 0);  /* ... two images in one GEMM */
+    cases[k] = par_make(64, 4, 3, 1, 1, 128, NNLA_ACT_RELU, 0);      /* bands of a large image */
+    cases[k].d.stride_h = 2;
+    cases[k++].d.stride_w = 2;
+    cases[k++] = par_make(4, 6, 3, 1, 8, 16, NNLA_ACT_SOFTMAX, 0);   /* softmax over channels */
+    cases[k++] = par_make(8, 6, 1, 0, 1, 60, NNLA_ACT_LOG_SOFTMAX, 0);
+    for (size_t i = 0; i < k; i++) par_check(&rng, &cases[i]);
+    assert_status(nnla_blas_set_num_threads(before), NNLA_OK);
+}
+
+/* The threads of this process: the entries of /proc/self/task (-1 without /proc). */
+static int count_tasks(void)
+{
+    DIR *dir = opendir("/proc/self/task");
+    if (dir == NULL) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL)
+        if (e->d_name[0] != '.') n++;
+    closedir(dir);
+    return n;
+}
+
+#define USERS 8        /* threads of the program calling libnnla at once */
+#define USER_THREADS 4 /* omp_set_num_threads() of each: alone, a call would use 4 */
+#define USER_ROUNDS 20
+
+typedef struct user_shared {
+    nnla_conv2d_desc d;
+    size_t batch, h, w, nx, ny;
+    const double *x, *wt, *dy, *yref, *dxref;
+    atomic_int ready, go, finished, failures, widest;
+} user_shared;
+
+/* One of the program's threads: its own workspace (queried with its own thread count), then rounds
+ * of the forward pass and the input gradient, each compared bit for bit with the one-thread run. */
+static void *user_main(void *arg)
+{
+    user_shared *u = arg;
+    omp_set_num_threads(USER_THREADS);
+    int widest = nnla_num_threads();
+    size_t wf = 0, wd = 0;
+    int bad = nnla_conv2d_workspace_size(&u->d, u->batch, u->h, u->w, &wf) != NNLA_OK ||
+              nnla_conv2d_backward_data_workspace_size(&u->d, u->batch, u->h, u->w, &wd) != NNLA_OK;
+    size_t ws = wf > wd ? wf : wd;
+    double *y = malloc(u->ny * sizeof *y), *dx = malloc(u->nx * sizeof *dx);
+    void *work = malloc(ws);
+    bad |= y == NULL || dx == NULL || work == NULL;
+    atomic_fetch_add(&u->ready, 1);
+    while (!atomic_load(&u->go)) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    for (int r = 0; r < USER_ROUNDS && !bad; r++) {
+        bad |= nnla_conv2d_forward(&u->d, u->batch, u->h, u->w, u->x, u->wt, NULL, nnla_act_default(NNLA_ACT_RELU), y,
+                                   work, ws) != NNLA_OK;
+        bad |= memcmp(y, u->yref, u->ny * sizeof *y) != 0;
+        bad |= nnla_conv2d_backward_data(&u->d, u->batch, u->h, u->w, u->dy, u->wt, dx, work, ws) != NNLA_OK;
+        bad |= memcmp(dx, u->dxref, u->nx * sizeof *dx) != 0;
+    }
+    if (bad) atomic_fetch_add(&u->failures, 1);
+    int w0 = atomic_load(&u->widest);
+    while (widest > w0 && !atomic_compare_exchange_weak(&u->widest, &w0, widest)) {
+    }
+    atomic_fetch_add(&u->finished, 1);
+    free(y);
+    free(dx);
+    free(work);
+    return NULL;
+}
+
+/*
+ * Several threads of the program calling the convolution at once (each allowed 4 threads by its
+ * own omp_set_num_threads()): every result is bit-identical to the one-thread run, and while they
+ * run the process holds at most the threads it had, plus the callers, plus 2 * 4: the callers share
+ * the threads (a call gets 4 / callers of them) instead of each starting a team of 4 (which would be
+ * 8 * 3 more). Counted in /proc/self/task from the start until the first caller is done.
+ */
+static void test_user_threads(void **state)
+{
+    (void)state;
+    const int before_blas = nnla_blas_num_threads();
+    user_shared u;
+    memset(&u, 0, sizeof u);
+    u.d = nnla_conv2d_desc_make(16, 16, 3, 3);
+    pad_all(&u.d, 1);
+    u.batch = 4;
+    u.h = u.w = 24;
+    u.nx = u.batch * 16 * u.h * u.w;
+    u.ny = u.batch * 16 * u.h * u.w;
+    double *x = malloc(u.nx * sizeof *x), *wt = malloc(16 * 16 * 9 * sizeof *wt), *dy = malloc(u.ny * sizeof *dy);
+    double *yref = malloc(u.ny * sizeof *yref), *dxref = malloc(u.nx * sizeof *dxref);
+    assert_true(x && wt && dy && yref && dxref);
+    nnla_test_rng rng = {77};
+    nnla_test_fill(&rng, x, u.nx, -1, 1);
+    nnla_test_fill(&rng, wt, 16 * 16 * 9, -1, 1);
+    nnla_test_fill(&rng, dy, u.ny, -1, 1);
+    set_threads(1);
+    size_t wf, wd;
+    assert_status(nnla_conv2d_workspace_size(&u.d, u.batch, u.h, u.w, &wf), NNLA_OK);
+    assert_status(nnla_conv2d_backward_data_workspace_size(&u.d, u.batch, u.h, u.w, &wd), NNLA_OK);
+    void *work = malloc(wf > wd ? wf : wd);
+    assert_status(nnla_conv2d_forward(&u.d, u.batch, u.h, u.w, x, wt, NULL, nnla_act_default(NNLA_ACT_RELU), yref,
+                                      work, wf),
+                  NNLA_OK);
+    assert_status(nnla_conv2d_backward_data(&u.d, u.batch, u.h, u.w, dy, wt, dxref, work, wd), NNLA_OK);
+    free(work);
+    assert_status(nnla_blas_set_num_threads(before_blas), NNLA_OK);
+    u.x = x;
+    u.wt = wt;
+    u.dy = dy;
+    u.yref = yref;
+    u.dxref = dxref;
+
+    const int before = count_tasks();
+    pthread_t th[USERS];
+    for (int i = 0; i < USERS; i++) assert_int_equal(pthread_create(&th[i], NULL, user_main, &u), 0);
+    while (atomic_load(&u.ready) < USERS) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    int most = count_tasks();
+    atomic_store(&u.go, 1);
+    while (atomic_load(&u.finished) == 0) {
+        int n = count_tasks();
+        most = n > most ? n : most;
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+    for (int i = 0; i < USERS; i++) pthread_join(th[i], NULL);
+    assert_int_equal(atomic_load(&u.failures), 0);
+    /* alone, each caller could use USER_THREADS (with the OpenMP OpenBLAS; 1 with another) */
+    assert_int_equal(atomic_load(&u.widest), nnla_blas_parallel() == 2 ? USER_THREADS : 1);
+    if (before > 0) {
+        if (most > before + USERS + 2 * USER_THREADS)
+            fail_msg("%d threads while %d callers ran (%d before): more than %d", most, USERS, before,
+                     before + USERS + 2 * USER_THREADS);
+    }
+    free(x);
+    free(wt);
+    free(dy);
+    free(yref);
+    free(dxref);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1170,7 +1590,8 @@ int main(void)
         cmocka_unit_test(test_nan_propagates),   cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_desc_and_queries), cmocka_unit_test(test_backward_random),
         cmocka_unit_test(test_backward_split_and_chunks), cmocka_unit_test(test_backward_finite_differences),
-        cmocka_unit_test(test_backward_bad_input),
+        cmocka_unit_test(test_backward_bad_input), cmocka_unit_test(test_threads_identical),
+        cmocka_unit_test(test_user_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

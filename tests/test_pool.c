@@ -2,7 +2,9 @@
  * Pooling: max and average pooling (asymmetric padding, ceil mode, count_include_pad both ways)
  * against loops that classify every position of every window, max pooling's argmax, the backward
  * passes against loops, adjoint identities and finite differences, PyTorch's values on small
- * worked cases, the NaN policy, global average pooling and bad input.
+ * worked cases, the NaN policy, global average pooling and bad input; with 1, 2 and 3 threads the
+ * results are bit-identical (planes are dealt out whole), and a bad argmax found by any thread
+ * leaves dx untouched.
  */
 #include "testutil.h"
 
@@ -585,12 +587,103 @@ static void test_bad_input(void **state)
 #undef UNTOUCHED
 }
 
+/* ------------------------------------------------------------------ threads */
+
+/* The thread count through the model's knob; with another OpenBLAS than the OpenMP build,
+ * libnnla's loops run on one thread whatever it is. */
+static void set_threads(int t)
+{
+    assert_status(nnla_blas_set_num_threads(t), NNLA_OK);
+    assert_int_equal(nnla_num_threads(), nnla_blas_parallel() == 2 ? t : 1);
+}
+
+/* Every pass on batches large enough to be dealt out: 2 and 3 threads give the bytes 1 thread
+ * gives, which agree with the loops; a bad argmax in the last plane is found before anything is
+ * written. */
+static void test_threads(void **state)
+{
+    (void)state;
+    const int before = nnla_blas_num_threads();
+    nnla_test_rng rng = {31};
+    for (int trial = 0; trial < 12; trial++) {
+        nnla_pool2d_desc d = draw_desc(&rng, trial);
+        size_t batch = nnla_test_int(&rng, 3, 5), ch = nnla_test_int(&rng, 5, 9);
+        size_t h = nnla_test_int(&rng, 20, 40), w = nnla_test_int(&rng, 20, 40), oh, ow;
+        assert_status(nnla_pool2d_output_size(&d, h, w, &oh, &ow), NNLA_OK);
+        size_t planes = batch * ch, nx = planes * h * w, ny = planes * oh * ow;
+        double *x = malloc(nx * sizeof *x), *dy = malloc(ny * sizeof *dy), *g = malloc(planes * sizeof *g);
+        double *y[3], *dx[3], *gy[3], *gdx[3], *ry = malloc(ny * sizeof *ry), *rdx = malloc(nx * sizeof *rdx);
+        uint32_t *am[3], *ram = malloc(ny * sizeof *ram);
+        assert_true(x && dy && g && ry && rdx && ram);
+        nnla_test_fill(&rng, x, nx, -1, 1);
+        nnla_test_fill(&rng, dy, ny, -1, 1);
+        nnla_test_fill(&rng, g, planes, -1, 1);
+        for (int t = 1; t <= 3; t++) {
+            set_threads(t);
+            y[t - 1] = malloc(ny * sizeof(double));
+            dx[t - 1] = malloc(nx * sizeof(double));
+            gy[t - 1] = malloc(planes * sizeof(double));
+            gdx[t - 1] = malloc(nx * sizeof(double));
+            am[t - 1] = malloc(ny * sizeof(uint32_t));
+            assert_true(y[t - 1] && dx[t - 1] && gy[t - 1] && gdx[t - 1] && am[t - 1]);
+            if (d.kind == NNLA_POOL_MAX)
+                assert_status(nnla_pool2d_forward_argmax(&d, batch, ch, h, w, x, y[t - 1], am[t - 1]), NNLA_OK);
+            else
+                assert_status(nnla_pool2d_forward(&d, batch, ch, h, w, x, y[t - 1]), NNLA_OK);
+            assert_status(nnla_pool2d_backward(&d, batch, ch, h, w, dy, am[t - 1], dx[t - 1]), NNLA_OK);
+            assert_status(nnla_global_avgpool2d(batch, ch, h, w, x, gy[t - 1]), NNLA_OK);
+            assert_status(nnla_global_avgpool2d_backward(batch, ch, h, w, g, gdx[t - 1]), NNLA_OK);
+            if (t > 1) {
+                assert_memory_equal(y[t - 1], y[0], ny * sizeof(double));
+                assert_memory_equal(dx[t - 1], dx[0], nx * sizeof(double));
+                assert_memory_equal(gy[t - 1], gy[0], planes * sizeof(double));
+                assert_memory_equal(gdx[t - 1], gdx[0], nx * sizeof(double));
+                if (d.kind == NNLA_POOL_MAX) assert_memory_equal(am[t - 1], am[0], ny * sizeof(uint32_t));
+            }
+        }
+        /* the two-thread results against the loops */
+        ref_pool(&d, planes, h, w, oh, ow, x, ry, ram);
+        assert_vec_close(y[1], ry, ny, 0.0, 4.0 * (double)(d.kernel_h * d.kernel_w) * EPS);
+        if (d.kind == NNLA_POOL_MAX) assert_memory_equal(am[1], ram, ny * sizeof(uint32_t));
+        ref_pool_backward(&d, planes, h, w, oh, ow, dy, ram, rdx);
+        assert_vec_close(dx[1], rdx, nx, 0.0, 4.0 * (double)(d.kernel_h * d.kernel_w) * EPS);
+        for (size_t p = 0; p < planes; p++) {
+            double s = 0;
+            for (size_t i = 0; i < h * w; i++) s += x[p * h * w + i];
+            assert_true(fabs(gy[1][p] - s / (double)(h * w)) <= 4.0 * (double)(h * w) * EPS);
+        }
+        /* a foreign argmax entry in the last plane: refused, dx untouched, with 2 threads */
+        if (d.kind == NNLA_POOL_MAX) {
+            set_threads(2);
+            am[1][ny - 1] = (uint32_t)(h * w); /* outside every window of the plane */
+            memcpy(rdx, dx[1], nx * sizeof(double));
+            assert_status(nnla_pool2d_backward(&d, batch, ch, h, w, dy, am[1], dx[1]), NNLA_EINVAL);
+            assert_memory_equal(rdx, dx[1], nx * sizeof(double));
+        }
+        for (int t = 0; t < 3; t++) {
+            free(y[t]);
+            free(dx[t]);
+            free(gy[t]);
+            free(gdx[t]);
+            free(am[t]);
+        }
+        free(x);
+        free(dy);
+        free(g);
+        free(ry);
+        free(rdx);
+        free(ram);
+    }
+    assert_status(nnla_blas_set_num_threads(before), NNLA_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_vs_loops), cmocka_unit_test(test_known_values),
         cmocka_unit_test(test_nan_policy),      cmocka_unit_test(test_backward),
         cmocka_unit_test(test_global_avgpool),  cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,9 +34,20 @@
  * the weight, 0 included), through the bias and the activation (ReLU keeps NaN); an
  * Inf gives +-Inf or NaN there. A non-finite weight or bias spoils its output channel.
  *
- * Threads: the GEMMs run on OpenBLAS's threads (its global thread count); everything
- * else runs on the calling thread. The functions keep no state, so threads may call
- * them at once with separate outputs and workspaces.
+ * Threads (docs/guide.md, "Threads"): a call uses the threads nnla_num_threads() gives (shared
+ * with the program's other threads calling libnnla at the same time). With Debian's OpenMP
+ * OpenBLAS, the batch is dealt out in contiguous runs of images, each thread running im2col, a
+ * one-thread GEMM and the epilogue for its own images in its own slice of the workspace; with
+ * fewer images than threads (batch 1), the threads share each chunk (im2col by input channels,
+ * the GEMM by output columns or channels). With another OpenBLAS (the pthread build) the call's
+ * own loops run on the calling thread and each GEMM on OpenBLAS's threads. The workspace queries
+ * report what the fastest run needs with the threads a call from this thread would get now; a
+ * smaller workspace (down to the minimum) uses fewer slices or a shared one, never fails for it.
+ * nnla_conv2d_forward() and nnla_conv2d_backward_data() give bit-identical results for any
+ * thread count (with the OpenMP OpenBLAS); nnla_conv2d_backward_weights() sums per-thread partial
+ * gradients in a fixed thread order, so dw depends on the thread count (within rounding) but not
+ * on scheduling, and db is bit-identical for any count. The functions keep no state, so threads
+ * may call them at once with separate outputs and workspaces.
  */
 #ifndef NNLA_CONV_H
 #define NNLA_CONV_H
@@ -85,8 +96,9 @@ NNLA_API nnla_status nnla_conv2d_output_size(const nnla_conv2d_desc *d, size_t i
                                              size_t *out_h, size_t *out_w);
 
 /**
- * @brief Workspace, in bytes, for the fastest (untiled) nnla_conv2d_forward().
- *        0 for a 1x1, stride-1, unpadded convolution.
+ * @brief Workspace, in bytes, for the fastest (untiled) nnla_conv2d_forward() with the threads a
+ *        call from this thread would get now (nnla_num_threads()): one slice per thread when the
+ *        batch is dealt out. 0 for a 1x1, stride-1, unpadded convolution.
  *
  * The fastest path bounds its own memory: it builds the column matrix of several small
  * images at once (one wider GEMM, plus a scratch block for its result), or of bands of
@@ -148,8 +160,9 @@ NNLA_API nnla_status nnla_conv2d_forward(const nnla_conv2d_desc *d, size_t batch
                                          size_t work_size);
 
 /**
- * @brief Workspace, in bytes, for the fastest (untiled) nnla_conv2d_backward_data().
- *        0 for a 1x1, stride-1, unpadded convolution.
+ * @brief Workspace, in bytes, for the fastest (untiled) nnla_conv2d_backward_data() with the
+ *        threads a call from this thread would get now (nnla_num_threads()). 0 for a 1x1,
+ *        stride-1, unpadded convolution.
  *
  * Bounded like the forward's (nnla_conv2d_workspace_size()): the column matrix of a chunk
  * (several small images, or a band of output rows of one image), plus, for several images,
@@ -204,12 +217,15 @@ NNLA_API nnla_status nnla_conv2d_backward_data(const nnla_conv2d_desc *d, size_t
                                                void *work, size_t work_size);
 
 /**
- * @brief Workspace, in bytes, for the fastest (untiled) nnla_conv2d_backward_weights().
- *        0 for a 1x1, stride-1, unpadded convolution.
+ * @brief Workspace, in bytes, for the fastest (untiled) nnla_conv2d_backward_weights() with the
+ *        threads a call from this thread would get now (nnla_num_threads()). For a 1x1,
+ *        stride-1, unpadded convolution: 0 on one thread, else the other threads' partial
+ *        gradients.
  *
  * The column matrix of a chunk as in the forward (with its padded row buffer), plus, for
  * several images per GEMM, a block gathering their dy, plus, for the kernel-row split, one
- * group's weight gradient regrouped by kernel row.
+ * group's weight gradient regrouped by kernel row; one such slice per thread when the batch is
+ * dealt out, plus a partial weight gradient for each thread but the first.
  * @return as nnla_conv2d_workspace_size().
  */
 NNLA_API nnla_status nnla_conv2d_backward_weights_workspace_size(const nnla_conv2d_desc *d, size_t batch,
@@ -230,6 +246,13 @@ NNLA_API nnla_status nnla_conv2d_backward_weights_workspace_min(const nnla_conv2
  *
  * col_g is the column matrix of the image's group g (nnla_im2col()); one GEMM per chunk of
  * images or output rows, accumulating over the batch. dw and db are overwritten, not added to.
+ *
+ * With T threads dealing out the batch, thread t accumulates its images' dw into its own partial
+ * (thread 0's is dw itself, the others' live in the workspace: this query counts them), and dw
+ * is then the sum of the partials in thread order 0, 1, ..., T-1, entry by entry: the result
+ * depends on T (the sum over the batch is grouped differently, so it differs in rounding) but
+ * never on scheduling, and repeated calls with the same T and workspace are bit-identical. db is
+ * summed per channel over the whole batch in one order for any T: bit-identical.
  *
  * @param d      descriptor.
  * @param batch  number of images, >= 1.

@@ -25,6 +25,11 @@
  * NaN policy: a NaN in a window gives NaN for that output (max pooling too, as PyTorch); max
  * pooling's argmax is then the last NaN of the window in row-major order, as PyTorch's; on ties
  * the first maximum is taken.
+ *
+ * Threads (docs/guide.md, "Threads"): each pass is a loop over the batch x channels planes; large
+ * enough passes deal the planes out over the threads nnla_num_threads() gives (shared with the
+ * program's other threads calling libnnla). Each plane is computed as on one thread, so results
+ * are bit-identical for any thread count. No workspace, no state: threads may call at once.
  */
 #ifndef NNLA_POOL_H
 #define NNLA_POOL_H

@@ -19,6 +19,13 @@
  * with no col2im and no im2col. Its result is checked by the adjoint identities
  * <conv(x, w), dy> = <x, dx> = <w, dw> (within 1e-10 relative).
  *
+ * threads= is nnla_num_threads(), the threads each pass may use; blas= is nnla_blas_parallel() (2: the
+ * OpenMP OpenBLAS, whose GEMMs then run on one thread inside the convolution's own threads; 1: the
+ * pthread build, under which the convolution runs its loops on one thread and each GEMM on
+ * OpenBLAS's threads). The 1024^3 DGEMM of peak_fraction is called from the main thread outside
+ * any parallel region, so it runs on the same number of threads: omp_get_max_threads() with the
+ * OpenMP build (nnla_num_threads()), OpenBLAS's own count with the pthread build.
+ *
  * speedup_vs_gemm: the baseline is the GEMM that defines an im2col convolution, one per
  * image: W [out][in*kh*kw] times a column matrix [in*kh*kw][out_h*out_w] built beforehand
  * (image 0's, by nnla_im2col, reused for every image so it is as hot as it can be; for a 1x1
@@ -38,16 +45,27 @@
  * over the valid output rectangle) timed over a few runs; its result also checks the
  * convolution's.
  *
- * Usage: nnla-bench conv [--no-direct] [--no-backward] [substring]
+ * --halves adds a line per shape for the split the program itself could make: two threads of an
+ * OpenMP region of the program, each calling nnla_conv2d_forward on half the batch (each call then
+ * runs on its one thread, nested teams being off), timed in alternation with one call on the whole
+ * batch; nnla_over_halves is the halves' time over nnla's:
+ *
+ *   BENCH conv_halves_b32_c3_32x32_o32_k3p1 median_s=... gflops=... peak_fraction=... dgemm_gflops=...
+ *         nnla_over_halves=... threads=... blas=...
+ *
+ * Usage: nnla-bench conv [--no-direct] [--no-backward] [--halves] [substring]
  *   substring    run only the cases whose name contains it;
  *   --no-direct  skip the (slow) direct loop: speedup_vs_direct=nan, no check;
- *   --no-backward  skip the conv_bwd_ lines.
+ *   --no-backward  skip the conv_bwd_ lines;
+ *   --halves     add the conv_halves_ lines.
  * NNLA_BENCH_REPS sets the timed runs of each nnla/baseline pair (default 15).
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include <cblas.h>
 #include <dlfcn.h>
 #include <math.h>
+#include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +90,8 @@ typedef struct gemm_call {
 } gemm_call;
 
 static dgemm_fn real_dgemm;
-static int recording;
+static int recording; /* set and cleared by the main thread outside any pass */
+static pthread_mutex_t record_lock = PTHREAD_MUTEX_INITIALIZER; /* the pass's threads record at once */
 static gemm_call *calls;
 static size_t ncalls, capcalls;
 static int record_overflow;
@@ -98,6 +117,7 @@ __attribute__((weak)) void cblas_dgemm(const enum CBLAS_ORDER order, const enum 
                                        const double beta, double *c, const blasint ldc)
 {
     if (recording) {
+        pthread_mutex_lock(&record_lock);
         if (ncalls == capcalls) {
             size_t cap = capcalls ? 2 * capcalls : 256;
             gemm_call *p = realloc(calls, cap * sizeof *p);
@@ -112,6 +132,7 @@ __attribute__((weak)) void cblas_dgemm(const enum CBLAS_ORDER order, const enum 
             gemm_call g = {order, ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c};
             calls[ncalls++] = g;
         }
+        pthread_mutex_unlock(&record_lock);
     }
     get_real_dgemm()(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
@@ -134,6 +155,8 @@ typedef struct conv_case {
     double *dy, *dx, *dw, *db, *bcol; /* bcol: the textbook backward's scratch column matrix */
     void *bwork;
     size_t bwork_size;
+    void *hwork; /* the halves' two workspaces, hwork_size bytes each */
+    size_t hwork_size;
 } conv_case;
 
 /*
@@ -301,8 +324,9 @@ static int bench_bwd_case(conv_case *c, int reps)
     double gf, gp;
     time_vs_peak(run_bwd, c, flops, reps, &gf, &gp);
     printf("BENCH conv_bwd_%s median_s=%.6g gflops=%.4g peak_fraction=%.3f dgemm_gflops=%.4g speedup_vs_gemm=%.4f "
-           "workspace_bytes=%zu\n",
-           c->name + 5, t_nnla, flops / t_nnla * 1e-9, gf / gp, gp, t_gemm / t_nnla, c->bwork_size);
+           "workspace_bytes=%zu threads=%d blas=%d\n",
+           c->name + 5, t_nnla, flops / t_nnla * 1e-9, gf / gp, gp, t_gemm / t_nnla, c->bwork_size, nnla_num_threads(),
+           nnla_blas_parallel());
     printf("#   conv_bwd_%s: textbook backward GEMMs %.6g s (%.4g GFLOP/s); <y,dy> %.15g, <x,dx> %.15g, "
            "<w,dw> %.15g\n",
            c->name + 5, t_gemm, flops / t_gemm * 1e-9, lhs, rx, rw);
@@ -318,6 +342,47 @@ done:
     free(c->bcol);
     free(c->bwork);
     return bad;
+}
+
+/* The program's own split: each of two threads of its OpenMP region runs half the batch. */
+static void run_halves(void *p)
+{
+    conv_case *c = p;
+    const size_t half = c->batch / 2, in = c->in * c->h * c->w, out = c->out * c->oh * c->ow;
+#pragma omp parallel num_threads(2)
+    {
+        const size_t i = (size_t)omp_get_thread_num(), n0 = i * half, nb = i ? c->batch - half : half;
+        unsigned char *work = c->hwork ? (unsigned char *)c->hwork + i * c->hwork_size : NULL;
+        nnla_status st = nnla_conv2d_forward(&c->d, nb, c->h, c->w, c->x + n0 * in, c->wt, c->b,
+                                             nnla_act_default(NNLA_ACT_RELU), c->y + n0 * out, work, c->hwork_size);
+        if (st != NNLA_OK) c->st = st;
+    }
+}
+
+/* The conv_halves_ line of a case whose forward arrays are set up; 1 on failure. */
+static int bench_halves_case(conv_case *c, int reps)
+{
+    size_t a = 0, b = 0;
+    if (nnla_conv2d_workspace_size(&c->d, c->batch / 2, c->h, c->w, &a) != NNLA_OK ||
+        nnla_conv2d_workspace_size(&c->d, c->batch - c->batch / 2, c->h, c->w, &b) != NNLA_OK)
+        return 1;
+    c->hwork_size = a > b ? a : b;
+    c->hwork = c->hwork_size ? malloc(2 * c->hwork_size) : NULL;
+    if (c->hwork_size && !c->hwork) return 1;
+    c->st = NNLA_OK;
+    double t_nnla, t_halves, gf, gp;
+    bench_compare(run_conv, c, run_halves, c, 3, reps, &t_nnla, &t_halves);
+    double flops =
+        2.0 * (double)c->batch * (double)c->out * (double)(c->in * c->k * c->k) * (double)(c->oh * c->ow);
+    time_vs_peak(run_halves, c, flops, reps, &gf, &gp);
+    printf("BENCH conv_halves_%s median_s=%.6g gflops=%.4g peak_fraction=%.3f dgemm_gflops=%.4g "
+           "nnla_over_halves=%.4f threads=%d blas=%d\n",
+           c->name + 5, t_halves, flops / t_halves * 1e-9, gf / gp, gp, t_halves / t_nnla, nnla_num_threads(),
+           nnla_blas_parallel());
+    fflush(stdout);
+    free(c->hwork);
+    c->hwork = NULL;
+    return c->st != NNLA_OK;
 }
 
 /* The direct loop: y = relu(conv(x, w) + b), stride 1, zero padding, by output rectangles. */
@@ -348,7 +413,7 @@ static void run_direct(void *p)
         }
 }
 
-static int bench_conv_case(conv_case *c, int reps, int direct, int bwd)
+static int bench_conv_case(conv_case *c, int reps, int direct, int bwd, int halves)
 {
     c->d = nnla_conv2d_desc_make(c->in, c->out, c->k, c->k);
     c->d.pad_top = c->d.pad_bottom = c->d.pad_left = c->d.pad_right = c->pad;
@@ -421,9 +486,9 @@ static int bench_conv_case(conv_case *c, int reps, int direct, int bwd)
     double gf, gp;
     time_vs_peak(run_conv, c, flops, reps, &gf, &gp);
     printf("BENCH %s median_s=%.6g gflops=%.4g peak_fraction=%.3f dgemm_gflops=%.4g speedup_vs_gemm=%.4f "
-           "speedup_vs_calls=%.4f speedup_vs_direct=%.4g workspace_bytes=%zu\n",
+           "speedup_vs_calls=%.4f speedup_vs_direct=%.4g workspace_bytes=%zu threads=%d blas=%d\n",
            c->name, t_nnla, flops / t_nnla * 1e-9, gf / gp, gp, t_gemm / t_nnla, t_calls / t_nnla2,
-           t_direct / t_nnla, c->work_size);
+           t_direct / t_nnla, c->work_size, nnla_num_threads(), nnla_blas_parallel());
     printf("#   %s: textbook GEMMs %.6g s (%.4g GFLOP/s); its %zu GEMM calls %.6g s (%.4g GFLOP/s) "
            "against nnla %.6g s; direct %.6g s, max |y - direct| = %.3g (max |y| %.3g)\n",
            c->name, t_gemm, flops / t_gemm * 1e-9, c->ncalls, t_calls, flops / t_calls * 1e-9, t_nnla2,
@@ -432,6 +497,10 @@ static int bench_conv_case(conv_case *c, int reps, int direct, int bwd)
     int bad = c->st != NNLA_OK || !(err <= 1e-10 * (scale + 1.0));
     if (bad) fprintf(stderr, "%s: the convolution disagrees with the direct loop\n", c->name);
     if (bwd && bench_bwd_case(c, reps)) bad = 1;
+    if (halves && bench_halves_case(c, reps)) {
+        fprintf(stderr, "%s: the halves failed\n", c->name);
+        bad = 1;
+    }
     free(c->x);
     free(c->wt);
     free(c->b);
@@ -446,10 +515,12 @@ static int bench_conv_case(conv_case *c, int reps, int direct, int bwd)
 int bench_cmd_conv(int argc, char **argv)
 {
     const char *only = NULL;
-    int direct = 1, bwd = 1;
+    int direct = 1, bwd = 1, halves = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--no-direct"))
             direct = 0;
+        else if (!strcmp(argv[i], "--halves"))
+            halves = 1;
         else if (!strcmp(argv[i], "--no-backward"))
             bwd = 0;
         else
@@ -476,7 +547,7 @@ int bench_cmd_conv(int argc, char **argv)
             peak_free();
             return 1;
         }
-        if (bench_conv_case(&c, reps, direct, bwd)) rc = 1;
+        if (bench_conv_case(&c, reps, direct, bwd, halves)) rc = 1;
     }
     peak_free();
     free(calls);

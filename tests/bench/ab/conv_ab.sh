@@ -68,8 +68,19 @@ build_side() {
 }
 build_side A "$src_a" "$rev_a" "$flags_a"
 build_side B "$src_b" "$rev_b" "$flags_b"
+# OpenBLAS: Debian's OpenMP build when installed (as libnnla's own build prefers it: docs/guide.md,
+# "Threads"), else the default one (then every pass runs its loops on one thread)
+omp_dir=${NNLA_OPENBLAS_OPENMP_DIR:-/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/openblas-openmp}
+if [ -e "$omp_dir/libopenblas.so.0" ]; then
+  blas=(-L"$omp_dir" -Wl,-rpath,"$omp_dir" -lopenblas)
+  echo "# OpenBLAS: $omp_dir"
+else
+  # shellcheck disable=SC2207
+  blas=($(pkg-config --libs openblas 2>/dev/null || echo -lopenblas))
+  echo "# OpenBLAS: the default one (no OpenMP build in $omp_dir)"
+fi
 # shellcheck disable=SC2046
 "$cc" "${common[@]}" -Iinclude -Isrc -o "$out/conv_ab" tests/bench/ab/conv_ab.c tests/bench/bench_util.c $(ls src/*.c | grep -v '^src/onnx_') \
   "$out/conv_A.o" "$out/conv_B.o" "$out/side_A.o" "$out/side_B.o" \
-  $(pkg-config --cflags --libs openblas lapacke 2>/dev/null || echo -lopenblas -llapacke) -lpthread -lm
+  "${blas[@]}" $(pkg-config --cflags --libs lapacke 2>/dev/null || echo -llapacke) -lpthread -lm
 "$out/conv_ab" "$@"
