@@ -37,6 +37,19 @@ static void pool_threads_end(int n)
     if (n > 0) nnla__share_end();
 }
 
+/* for (long i = 0; i < np; i++) BODY, its planes dealt over n threads when n > 1. One thread runs
+ * the plain loop: libgomp allocates a team for every region entered, even one made serial by an
+ * if clause, and a training step must not allocate (docs/guide.md). */
+#define POOL_FOR(n, np, i, ...)                                                                         \
+    do {                                                                                                \
+        if ((n) > 1) {                                                                                  \
+            _Pragma("omp parallel for schedule(static) num_threads(n)") for (long i = 0; i < (np); i++) \
+                __VA_ARGS__                                                                             \
+        } else {                                                                                        \
+            for (long i = 0; i < (np); i++) __VA_ARGS__                                                 \
+        }                                                                                               \
+    } while (0)
+
 /* One axis of a pooling. */
 typedef struct pool_axis {
     size_t n, k, s, lo, hi; /* input length, kernel, stride, padding before and after */
@@ -203,8 +216,7 @@ nnla_status nnla_pool2d_forward(const nnla_pool2d_desc *d, size_t batch, size_t 
     if (nnla__overlap(x, xb, y, yb)) return NNLA_EALIAS;
     const int n = pool_threads(window_work(&g, planes));
     const long np = (long)planes;
-#pragma omp parallel for schedule(static) num_threads(n > 1 ? n : 1) if (n > 1)
-    for (long i = 0; i < np; i++) pool_plane(&g, d->kind, x + (size_t)i * g.hw, y + (size_t)i * g.p, NULL);
+    POOL_FOR(n, np, i, { pool_plane(&g, d->kind, x + (size_t)i * g.hw, y + (size_t)i * g.p, NULL); });
     pool_threads_end(n);
     return NNLA_OK;
 }
@@ -224,9 +236,7 @@ nnla_status nnla_pool2d_forward_argmax(const nnla_pool2d_desc *d, size_t batch, 
         return NNLA_EALIAS;
     const int n = pool_threads(window_work(&g, planes));
     const long np = (long)planes;
-#pragma omp parallel for schedule(static) num_threads(n > 1 ? n : 1) if (n > 1)
-    for (long i = 0; i < np; i++)
-        pool_plane(&g, d->kind, x + (size_t)i * g.hw, y + (size_t)i * g.p, argmax + (size_t)i * g.p);
+    POOL_FOR(n, np, i, { pool_plane(&g, d->kind, x + (size_t)i * g.hw, y + (size_t)i * g.p, argmax + (size_t)i * g.p); });
     pool_threads_end(n);
     return NNLA_OK;
 }
@@ -289,19 +299,22 @@ nnla_status nnla_pool2d_backward(const nnla_pool2d_desc *d, size_t batch, size_t
     const long np = (long)planes;
     int bad = 0;
     if (max) {
-#pragma omp parallel for schedule(static) num_threads(n > 1 ? n : 1) if (n > 1) reduction(| : bad)
-        for (long i = 0; i < np; i++) bad |= !argmax_valid(&g, argmax + (size_t)i * g.p);
+        if (n > 1) {
+#pragma omp parallel for schedule(static) num_threads(n) reduction(| : bad)
+            for (long i = 0; i < np; i++) bad |= !argmax_valid(&g, argmax + (size_t)i * g.p);
+        } else {
+            for (long i = 0; i < np; i++) bad |= !argmax_valid(&g, argmax + (size_t)i * g.p);
+        }
     }
     if (bad) {
         pool_threads_end(n);
         return NNLA_EINVAL;
     }
-#pragma omp parallel for schedule(static) num_threads(n > 1 ? n : 1) if (n > 1)
-    for (long i = 0; i < np; i++) {
+    POOL_FOR(n, np, i, {
         double *dxi = dx + (size_t)i * g.hw;
         memset(dxi, 0, g.hw * sizeof *dxi);
         pool_plane_backward(&g, d->kind, dy + (size_t)i * g.p, max ? argmax + (size_t)i * g.p : NULL, dxi);
-    }
+    });
     pool_threads_end(n);
     return NNLA_OK;
 }
@@ -327,13 +340,12 @@ nnla_status nnla_global_avgpool2d(size_t batch, size_t channels, size_t h, size_
     const double inv = 1.0 / (double)plane;
     const int n = pool_threads((double)planes * (double)plane);
     const long np = (long)planes;
-#pragma omp parallel for schedule(static) num_threads(n > 1 ? n : 1) if (n > 1)
-    for (long i = 0; i < np; i++) {
+    POOL_FOR(n, np, i, {
         const double *p = x + (size_t)i * plane;
         double s = 0.0;
         for (size_t t = 0; t < plane; t++) s += p[t];
         y[i] = s * inv;
-    }
+    });
     pool_threads_end(n);
     return NNLA_OK;
 }
@@ -348,12 +360,11 @@ nnla_status nnla_global_avgpool2d_backward(size_t batch, size_t channels, size_t
     const double inv = 1.0 / (double)plane;
     const int n = pool_threads((double)planes * (double)plane);
     const long np = (long)planes;
-#pragma omp parallel for schedule(static) num_threads(n > 1 ? n : 1) if (n > 1)
-    for (long i = 0; i < np; i++) {
+    POOL_FOR(n, np, i, {
         const double v = dy[i] * inv;
         double *p = dx + (size_t)i * plane;
         for (size_t t = 0; t < plane; t++) p[t] = v;
-    }
+    });
     pool_threads_end(n);
     return NNLA_OK;
 }
