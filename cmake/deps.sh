@@ -10,14 +10,16 @@
 #                    test) needs -lgfortran, whose libgfortran.so/.a only this package ships,
 #                    for gcc 12, Debian 12's compiler; libgfortran5 has the runtime only), the
 #                    peers the cross-checks compare against: SciPy, scikit-learn and PyTorch, and
-#                    ONNX's Python package and its backend test data (the ONNX conformance tests).
+#                    ONNX's Python package and its backend test data (the ONNX conformance tests),
+#                    libomp-14-dev: the fuzz build compiles libnnla with clang, whose -fopenmp
+#                    needs LLVM's OpenMP runtime (gcc's libgomp serves every other build).
 #   zlib1g-dev:     nnla-digits (the main job) reads the gzip-compressed digits with zlib.
 #   libopenblas0-openmp: the OpenMP build of OpenBLAS, which libnnla prefers at run time (its
 #                    GEMM runs on one thread inside libnnla's parallel loops; docs/guide.md).
 NNLA_DEPS_BUILD="build-essential cmake pkg-config libopenblas-dev libopenblas0-openmp liblapacke-dev libcmocka-dev
                  libprotobuf-c-dev protobuf-c-compiler libonnx-dev zlib1g-dev"
 NNLA_DEPS_TEST="clang libclang-rt-14-dev python3 python3-numpy python3-scipy python3-sklearn python3-torch doxygen locales libgfortran-12-dev
-                python3-onnx libonnx-testdata"
+                python3-onnx libonnx-testdata libomp-14-dev"
 
 # nnla_install_deps PKG...: install the Debian packages that are missing. As root it runs
 # apt-get; otherwise it prints the apt-get line to run and fails.
