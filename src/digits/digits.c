@@ -7,10 +7,12 @@
  * several energies; a second model trained under spectral normalization; FGSM and PGD against both;
  * PCA of the inputs; the model saved as ONNX and loaded back; a self-contained report.html.
  *
- *   nnla-digits [--data digits.csv.gz] [--out DIR] [--epochs N] [--seed S]
+ *   nnla-digits [--data digits.csv.gz] [--out DIR] [--epochs N] [--seed S] [--threads T]
  *
  * Ends with one line: RESULT accuracy=... compressed_accuracy=... params_ratio=... lipschitz=...
- * fgsm_accuracy=... seconds=...
+ * fgsm_accuracy=... seconds=...: the plain model's held-out accuracy; the compressed (energy 0.8)
+ * and fine-tuned model's accuracy and its share of the parameters; the plain model's Lipschitz
+ * bound; its accuracy under FGSM at eps 0.1; the whole run's time.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -121,13 +123,17 @@ static const char *find_data(const char *given)
 }
 
 /* A stratified split: in every class, the first 80% of a seeded shuffle train, the rest test. */
-static void split(const data *all, uint64_t seed, data *train, data *test)
+static int split(const data *all, uint64_t seed, data *train, data *test)
 {
     size_t *idx = malloc(all->n * sizeof *idx), nt = 0, ns = 0;
     train->x = malloc(all->n * NPIX * sizeof(double));
     train->y = malloc(all->n * sizeof(size_t));
     test->x = malloc(all->n * NPIX * sizeof(double));
     test->y = malloc(all->n * sizeof(size_t));
+    if (!idx || !train->x || !train->y || !test->x || !test->y) {
+        free(idx);
+        return 0;
+    }
     nnla_rng rng;
     nnla_rng_seed(&rng, seed);
     for (size_t c = 0; c < NCLASS; c++) {
@@ -144,10 +150,11 @@ static void split(const data *all, uint64_t seed, data *train, data *test)
             (*cnt)++;
         }
     }
-    /* interleave the classes (a seeded shuffle of the training set's order) */
+    /* (the training set is in class order: the trainer shuffles it every epoch) */
     train->n = nt;
     test->n = ns;
     free(idx);
+    return 1;
 }
 
 /* ------------------------------------------------------------------ the model */
@@ -452,7 +459,10 @@ int main(int argc, char **argv)
                 path ? path : "not found");
         return 1;
     }
-    split(&all, seed, &tr, &te);
+    if (!split(&all, seed, &tr, &te)) {
+        fprintf(stderr, "nnla-digits: out of memory\n");
+        return 1;
+    }
     printf("1. data: %zu digits from %s; stratified split: %zu train, %zu held out\n", all.n, path, tr.n, te.n);
     stage_done("data");
 
@@ -476,6 +486,7 @@ int main(int argc, char **argv)
     nnla_layer_diag *diag = calloc(nl, sizeof *diag);
     double *spectrum = malloc((nspec ? nspec : 1) * sizeof *spectrum);
     void *dw = malloc(dbytes > lbytes ? dbytes : lbytes);
+    TRY(diag && spectrum && dw ? NNLA_OK : NNLA_ENOMEM, "diagnose");
     TRY(nnla_net_diagnose(net, &so, diag, nl, spectrum, nspec, dw, dbytes > lbytes ? dbytes : lbytes), "diagnose");
     double lip = 0.0;
     nnla_lipschitz_info li;
@@ -557,6 +568,7 @@ int main(int argc, char **argv)
     size_t ab;
     TRY(nnla_attack_workspace_size(net, 64, &ab), "attack workspace");
     void *aw = malloc(ab);
+    TRY(aw ? NNLA_OK : NNLA_ENOMEM, "attack workspace");
     printf("   %-6s %12s %12s %12s %12s\n", "eps", "FGSM plain", "FGSM reg.", "PGD plain", "PGD reg.");
     for (size_t k = 0; k < NEPS; k++) {
         nnla_attack_config ac = nnla_attack_config_make(eps_list[k], 0.0, 1.0);
@@ -581,6 +593,7 @@ int main(int argc, char **argv)
     TRY(nnla_pca_alloc(&pca, NPIX, 10), "PCA");
     TRY(nnla_pca_fit_alloc(&pca, nnla_cmat_view(all.x, all.n, NPIX, NPIX), &po), "PCA fit");
     double *proj = malloc(all.n * 10 * sizeof *proj), cum = 0.0;
+    TRY(proj ? NNLA_OK : NNLA_ENOMEM, "PCA");
     TRY(nnla_pca_transform_alloc(&pca, nnla_cmat_view(all.x, all.n, NPIX, NPIX), nnla_mat_view(proj, all.n, 10, 10)),
         "PCA transform");
     printf("   explained variance ratio of the first components:");
@@ -619,15 +632,21 @@ int main(int argc, char **argv)
 #endif
     stage_done("save");
 
-    /* 9. report */
-    FILE *f = fopen(report_path, "w");
+    /* 9. report: written next to its place and renamed into it (a reader never sees half a page) */
+    char tmp_path[4200];
+    snprintf(tmp_path, sizeof tmp_path, "%s.tmp", report_path);
+    FILE *f = fopen(tmp_path, "w");
     if (f == NULL) {
-        fprintf(stderr, "nnla-digits: cannot write %s: %s\n", report_path, strerror(errno));
+        fprintf(stderr, "nnla-digits: cannot write %s: %s\n", tmp_path, strerror(errno));
         return 1;
     }
     write_report(f, tr.n, &plain, &regc, diag, nl, spectrum, lip, reg_lip, acc, reg_acc, eps_list, NEPS, att, proj, all.y,
                  all.n, &pca, comp, NEN, &ft, FT_EPOCHS, params);
-    fclose(f);
+    if (ferror(f) | fclose(f) || rename(tmp_path, report_path) != 0) {
+        fprintf(stderr, "nnla-digits: cannot write %s: %s\n", report_path, strerror(errno));
+        remove(tmp_path);
+        return 1;
+    }
     printf("9. report: %s\n", report_path);
     stage_done("report");
 
