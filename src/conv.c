@@ -46,6 +46,11 @@
  * copy (stride 1) from it; otherwise the valid output columns of a tap form one interval
  * computed once, and the run is a zero fill, a copy and a zero fill. No per-element bounds
  * checks either way. col2im adds the same runs back, without a row buffer.
+ *
+ * Threads (the "threads" section below, docs/conv.md): the batch is dealt out over the threads
+ * the call gets, each running the code above on its images with its own workspace slice, or,
+ * with fewer images than threads, a team shares each chunk; the plan never depends on the
+ * thread count, so the forward pass and the input gradient are bit-identical for any count.
  */
 #include <cblas.h>
 #include <omp.h>
