@@ -236,7 +236,9 @@ nnla_status nnla_pool2d_forward_argmax(const nnla_pool2d_desc *d, size_t batch, 
         return NNLA_EALIAS;
     const int n = pool_threads(window_work(&g, planes));
     const long np = (long)planes;
-    POOL_FOR(n, np, i, { pool_plane(&g, d->kind, x + (size_t)i * g.hw, y + (size_t)i * g.p, argmax + (size_t)i * g.p); });
+    POOL_FOR(n, np, i, {
+        pool_plane(&g, d->kind, x + (size_t)i * g.hw, y + (size_t)i * g.p, argmax + (size_t)i * g.p);
+    });
     pool_threads_end(n);
     return NNLA_OK;
 }
