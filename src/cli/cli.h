@@ -79,6 +79,13 @@ int cli_parse_pair(const char *text, size_t *a, size_t *b);
 int cli_opt_size(const cli_command *cmd, const cli_opt *opt, size_t *value, int positive);
 int cli_opt_pair(const cli_command *cmd, const cli_opt *opt, size_t *a, size_t *b, int positive);
 
+/* A strict real number: strtod's syntax, nothing before or after, finite. 1 on success. */
+int cli_parse_real(const char *text, double *value);
+
+/* An option's real value as cli_parse_real() reads it, reporting a usage error (returns
+ * CLI_EXIT_USAGE) or CLI_CONTINUE. */
+int cli_opt_real(const cli_command *cmd, const cli_opt *opt, double *value);
+
 /*
  * Print a command's help text. CLI_HELP_ACTIVATIONS in the text becomes the list of activations
  * the library knows (nnla_act_info_get: "identity, sigmoid[:BETA], ..."), so the program keeps no

@@ -66,25 +66,6 @@ const char cli_help_pca[] =
     "  --out P          prefix of the output files (required)\n"
     "  -h, --help       show this help\n";
 
-/* A strict real number: strtod's syntax, nothing before or after, finite. 1 on success. */
-static int parse_real(const char *text, double *value)
-{
-    if (text == NULL || *text == '\0' || *text == ' ' || *text == '\t' || *text == '\n') return 0;
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (end == text || *end != '\0' || errno == ERANGE || !isfinite(v)) return 0;
-    *value = v;
-    return 1;
-}
-
-static int opt_real(const cli_command *cmd, const cli_opt *opt, double *value)
-{
-    if (!parse_real(opt->value, value))
-        return cli_usage_error(cmd, "%s '%s': expected a finite number", opt->name, opt->value);
-    return CLI_CONTINUE;
-}
-
 /* "P_suffix.npy" in a malloc'd string. */
 static char *out_name(const char *prefix, const char *suffix)
 {
@@ -233,12 +214,12 @@ int cli_cmd_lowrank(const cli_command *cmd, int argc, char **argv)
         rule = nnla_rank_fixed(k);
     } else if (o[LR_ENERGY].given) {
         double e;
-        if ((rc = opt_real(cmd, &o[LR_ENERGY], &e)) != CLI_CONTINUE) return rc;
+        if ((rc = cli_opt_real(cmd, &o[LR_ENERGY], &e)) != CLI_CONTINUE) return rc;
         if (!(e > 0.0 && e <= 1.0)) return cli_usage_error(cmd, "--energy %s: expected 0 < E <= 1", o[LR_ENERGY].value);
         rule = nnla_rank_energy(e);
     } else {
         double t;
-        if ((rc = opt_real(cmd, &o[LR_TOL], &t)) != CLI_CONTINUE) return rc;
+        if ((rc = cli_opt_real(cmd, &o[LR_TOL], &t)) != CLI_CONTINUE) return rc;
         if (!(t >= 0.0)) return cli_usage_error(cmd, "--tol %s: expected T >= 0", o[LR_TOL].value);
         int two = 0;
         if (o[LR_NORM].given) {
@@ -339,7 +320,7 @@ int cli_cmd_pca(const cli_command *cmd, int argc, char **argv)
     po.power_iters = 4;
     if (o[PC_COMP].given && (rc = cli_opt_size(cmd, &o[PC_COMP], &po.n_components, 1)) != CLI_CONTINUE) return rc;
     if (o[PC_VAR].given) {
-        if ((rc = opt_real(cmd, &o[PC_VAR], &po.variance)) != CLI_CONTINUE) return rc;
+        if ((rc = cli_opt_real(cmd, &o[PC_VAR], &po.variance)) != CLI_CONTINUE) return rc;
         if (!(po.variance > 0.0 && po.variance < 1.0))
             return cli_usage_error(cmd, "--variance %s: expected 0 < F < 1", o[PC_VAR].value);
     }

@@ -178,25 +178,6 @@ int cli_cmd_convert(const cli_command *cmd, int argc, char **argv)
 
 /* ------------------------------------------------------------------ shared by the model commands */
 
-/* A strict real number: strtod's syntax, nothing before or after, finite. 1 on success. */
-static int parse_real(const char *text, double *value)
-{
-    if (text == NULL || *text == '\0' || *text == ' ' || *text == '\t' || *text == '\n') return 0;
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (end == text || *end != '\0' || errno == ERANGE || !isfinite(v)) return 0;
-    *value = v;
-    return 1;
-}
-
-static int opt_real(const cli_command *cmd, const cli_opt *opt, double *value)
-{
-    if (!parse_real(opt->value, value))
-        return cli_usage_error(cmd, "%s '%s': expected a finite number", opt->name, opt->value);
-    return CLI_CONTINUE;
-}
-
 /* "AxBxC" of n sizes. */
 static const char *dims_text(const size_t *d, size_t n, char *buf, size_t len)
 {
@@ -419,13 +400,13 @@ int cli_cmd_compress(const cli_command *cmd, int argc, char **argv)
         rule = nnla_rank_fixed(k);
     } else if (o[CP_ENERGY].given) {
         double e;
-        if ((rc = opt_real(cmd, &o[CP_ENERGY], &e)) != CLI_CONTINUE) return rc;
+        if ((rc = cli_opt_real(cmd, &o[CP_ENERGY], &e)) != CLI_CONTINUE) return rc;
         if (!(e > 0.0 && e <= 1.0)) return cli_usage_error(cmd, "--energy %s: expected 0 < E <= 1", o[CP_ENERGY].value);
         rule = nnla_rank_energy(e);
         rule.rank = cap;
     } else {
         double t;
-        if ((rc = opt_real(cmd, &o[CP_TOL], &t)) != CLI_CONTINUE) return rc;
+        if ((rc = cli_opt_real(cmd, &o[CP_TOL], &t)) != CLI_CONTINUE) return rc;
         if (!(t >= 0.0)) return cli_usage_error(cmd, "--tol %s: expected T >= 0", o[CP_TOL].value);
         int two = 0;
         if (o[CP_NORM].given) {
@@ -625,12 +606,12 @@ int cli_cmd_train(const cli_command *cmd, int argc, char **argv)
         return cli_usage_error(cmd, "--optimizer '%s': expected sgd, momentum, adam or adamw", oname);
     }
     if (o[TR_LR].given) {
-        if ((rc = opt_real(cmd, &o[TR_LR], &lr)) != CLI_CONTINUE) return rc;
+        if ((rc = cli_opt_real(cmd, &o[TR_LR], &lr)) != CLI_CONTINUE) return rc;
         if (!(lr > 0.0)) return cli_usage_error(cmd, "--lr %s: expected R > 0", o[TR_LR].value);
     }
     if (o[TR_WD].given) {
         double wd;
-        if ((rc = opt_real(cmd, &o[TR_WD], &wd)) != CLI_CONTINUE) return rc;
+        if ((rc = cli_opt_real(cmd, &o[TR_WD], &wd)) != CLI_CONTINUE) return rc;
         if (!(wd >= 0.0)) return cli_usage_error(cmd, "--weight-decay %s: expected D >= 0", o[TR_WD].value);
         if (cfg.optim.kind == NNLA_OPTIM_SGD)
             cfg.optim.sgd.weight_decay = wd;
@@ -639,7 +620,7 @@ int cli_cmd_train(const cli_command *cmd, int argc, char **argv)
     }
     double split = 0.0;
     if (o[TR_VAL].given) {
-        if ((rc = opt_real(cmd, &o[TR_VAL], &split)) != CLI_CONTINUE) return rc;
+        if ((rc = cli_opt_real(cmd, &o[TR_VAL], &split)) != CLI_CONTINUE) return rc;
         if (!(split >= 0.0 && split < 1.0))
             return cli_usage_error(cmd, "--val-split %s: expected 0 <= F < 1", o[TR_VAL].value);
     }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,24 @@ int cli_opt_size(const cli_command *cmd, const cli_opt *opt, size_t *value, int 
     if (!cli_parse_size(opt->value, value) || (positive && *value == 0))
         return cli_usage_error(cmd, "%s '%s': expected a %s integer", opt->name, opt->value,
                                positive ? "positive" : "non-negative");
+    return CLI_CONTINUE;
+}
+
+int cli_parse_real(const char *text, double *value)
+{
+    if (text == NULL || *text == '\0' || *text == ' ' || *text == '\t' || *text == '\n') return 0;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || errno == ERANGE || !isfinite(v)) return 0;
+    *value = v;
+    return 1;
+}
+
+int cli_opt_real(const cli_command *cmd, const cli_opt *opt, double *value)
+{
+    if (!cli_parse_real(opt->value, value))
+        return cli_usage_error(cmd, "%s '%s': expected a finite number", opt->name, opt->value);
     return CLI_CONTINUE;
 }
 
