@@ -384,8 +384,14 @@ static nnla_status check_blas_dims(const conv_geom *g)
  */
 static void valid_range(size_t out, size_t n, size_t s, size_t pad, size_t off, size_t *lo, size_t *hi)
 {
-    size_t l = off < pad ? (pad - off + s - 1) / s : 0;
-    size_t h = n - 1 + pad < off ? 0 : (n - 1 + pad - off) / s + 1;
+    size_t l, h;
+    if (s == 1) { /* the common stride without its two divisions (im2col asks per channel and tap) */
+        l = off < pad ? pad - off : 0;
+        h = n - 1 + pad < off ? 0 : n + pad - off;
+    } else {
+        l = off < pad ? (pad - off + s - 1) / s : 0;
+        h = n - 1 + pad < off ? 0 : (n - 1 + pad - off) / s + 1;
+    }
     if (h > out) h = out;
     if (l > h) l = h;
     *lo = l;

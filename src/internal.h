@@ -147,10 +147,17 @@ int nnla__all_finite_vec(const double *x, size_t n);
  * That is not rare: two buffers of a multiple of 4 KiB malloc'ed one after the other lie 16
  * bytes past a multiple of 4096 apart. There a plain loop (about 22 GB/s) is used; the compiler
  * vectorizes it and does not turn it back into memcpy, since the pointers are not restrict.
+ * Runs of at most NNLA__COPY_INLINE_MAX doubles (the rows of small images' column matrices) are
+ * copied in line: the call to memcpy costs more than they do (a bounded loop stays a loop).
  */
 #define NNLA__COPY_LOOP_MIN 256 /* doubles (2 KiB): below this glibc does not use rep movsb */
+#define NNLA__COPY_INLINE_MAX 8
 static inline void nnla__copy(double *dst, const double *src, size_t n)
 {
+    if (n <= NNLA__COPY_INLINE_MAX) {
+        for (size_t i = 0; i < n; i++) dst[i] = src[i];
+        return;
+    }
     size_t gap = (size_t)((uintptr_t)dst - (uintptr_t)src) % 4096;
     if (n < NNLA__COPY_LOOP_MIN || gap == 0 || gap >= 128) {
         memcpy(dst, src, n * sizeof *dst);
@@ -173,6 +180,16 @@ void nnla__act_forward_nchw(nnla_act act, size_t batch, size_t channels, size_t 
                             double *y);
 void nnla__act_backward_nchw(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
                              const double *y, const double *dy, double *dx);
+/* The same over the caller's threads (whole images each: bit-identical for any count). */
+void nnla__act_forward_nchw_par(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
+                                double *y);
+void nnla__act_backward_nchw_par(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
+                                 const double *y, const double *dy, double *dx);
+
+/* nnla_pool2d_backward(), with the check that each argmax entry lies in its window only when `check`
+ * (a network's backward pass reads the argmax its own forward pass wrote). */
+nnla_status nnla__pool2d_backward(const nnla_pool2d_desc *d, size_t batch, size_t channels, size_t in_h, size_t in_w,
+                                  const double *dy, const uint32_t *argmax, double *dx, int check);
 
 /* Whether the byte ranges [a, a+an) and [b, b+bn) overlap. */
 int nnla__overlap(const void *a, size_t an, const void *b, size_t bn);

@@ -21,6 +21,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include <omp.h>
+
 #include "internal.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -292,6 +294,25 @@ NNLA__KERNEL(adam_kernel,
 
 /* ------------------------------------------------------------------ step */
 
+/*
+ * The step's threads (docs/guide.md, "Threads"): every entry's update is its own, so the vectors are
+ * cut into contiguous parts of whole CHUNKs (8 doubles, a cache line), one per thread,
+ * and the result does not depend on the thread count. The work estimates weigh an entry's update
+ * in flops, a square root and a division counted as several (what makes a region pay,
+ * nnla__threads_for).
+ */
+#define CHUNK 8
+#define SGD_FLOPS 6.0
+#define ADAM_FLOPS 24.0
+
+static void chunk_part(size_t n, int t, int i, size_t *lo, size_t *hi)
+{
+    size_t c = (n + CHUNK - 1) / CHUNK, c0, c1;
+    nnla__part(c, t, i, &c0, &c1);
+    *lo = c0 * CHUNK < n ? c0 * CHUNK : n;
+    *hi = c1 * CHUNK < n ? c1 * CHUNK : n;
+}
+
 nnla_status nnla_optim_step(const nnla_optim_config *config, double lr, double *params, const double *grad, size_t n,
                             void *state)
 {
@@ -318,8 +339,20 @@ nnla_status nnla_optim_step(const nnla_optim_config *config, double lr, double *
             mode = (h->flags & FLAG_BUF_SET) ? 2 : 1;
             h->flags |= FLAG_BUF_SET;
         }
-        sgd_kernel(params, grad, nv ? vec(h, 0) : NULL, n, lr, s->weight_decay, s->momentum, s->dampening,
-                   s->nesterov != 0, mode);
+        double *buf = nv ? vec(h, 0) : NULL;
+        const int share = nnla__share_begin(), nt = nnla__threads_for(share, n / CHUNK, SGD_FLOPS * (double)n);
+        if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+            {
+                size_t lo, hi;
+                chunk_part(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+                sgd_kernel(params + lo, grad + lo, buf ? buf + lo : NULL, hi - lo, lr, s->weight_decay, s->momentum,
+                           s->dampening, s->nesterov != 0, mode);
+            }
+        } else {
+            sgd_kernel(params, grad, buf, n, lr, s->weight_decay, s->momentum, s->dampening, s->nesterov != 0, mode);
+        }
+        nnla__share_end();
         return NNLA_OK;
     }
     const nnla_adam_config *a = &config->adam;
@@ -330,8 +363,21 @@ nnla_status nnla_optim_step(const nnla_optim_config *config, double lr, double *
     double bc2_sqrt = sqrt(bias_correction2);
     int mode = config->kind == NNLA_OPTIM_ADAMW ? 2 : (a->weight_decay != 0.0 ? 1 : 0);
     double decay = 1.0 - lr * a->weight_decay;
-    adam_kernel(params, grad, vec(h, 0), vec(h, 1), n, a->beta1, a->beta2, a->weight_decay, decay, step_size,
-                bc2_sqrt, a->eps, mode);
+    double *m = vec(h, 0), *v = vec(h, 1);
+    const int share = nnla__share_begin(), nt = nnla__threads_for(share, n / CHUNK, ADAM_FLOPS * (double)n);
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        {
+            size_t lo, hi;
+            chunk_part(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+            adam_kernel(params + lo, grad + lo, m + lo, v + lo, hi - lo, a->beta1, a->beta2, a->weight_decay, decay,
+                        step_size, bc2_sqrt, a->eps, mode);
+        }
+    } else {
+        adam_kernel(params, grad, m, v, n, a->beta1, a->beta2, a->weight_decay, decay, step_size, bc2_sqrt, a->eps,
+                    mode);
+    }
+    nnla__share_end();
     return NNLA_OK;
 }
 

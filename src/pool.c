@@ -17,6 +17,8 @@
  * not depend on the thread that computes it: results are bit-identical for any thread count.
  */
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 #include <omp.h>
 
 #include "internal.h"
@@ -149,10 +151,86 @@ static double divisor(const pool_geom *g, size_t y0, size_t y1, size_t ey, size_
     return g->include_pad ? (double)ey * (double)ex : (double)(y1 - y0) * (double)(x1 - x0);
 }
 
+static inline uint64_t bits_of(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static inline double double_of(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* Whether every window is a whole 2 x 2 block of the input (no padding, none clipped): the shape
+ * of nearly every CNN's max pooling, which max2x2_plane() takes without the general loop. */
+static int whole_2x2(const pool_geom *g)
+{
+    return g->y.k == 2 && g->x.k == 2 && g->y.lo == 0 && g->x.lo == 0 && (g->y.out - 1) * g->y.s + 2 <= g->y.n &&
+           (g->x.out - 1) * g->x.s + 2 <= g->x.n;
+}
+
+/* r, at := v, i when v > r or v is NaN (once NaN, r stays NaN; the last NaN is kept): a mask, not
+ * a branch, which the signs of activations would mispredict about half the time. */
+#define MAX_TAKE(r, rb, at, v, i)                                                                  \
+    do {                                                                                           \
+        const double v_ = (v);                                                                     \
+        const uint64_t m_ = (uint64_t)0 - (uint64_t)((v_ > (r)) | (v_ != v_));                     \
+        (at) ^= ((at) ^ (i)) & m_;                                                                 \
+        (rb) = (bits_of(v_) & m_) | ((rb) & ~m_);                                                  \
+        (r) = double_of(rb);                                                                       \
+    } while (0)
+
+/*
+ * One plane of max pooling over whole 2 x 2 windows (whole_2x2()): the general loop's result, bit
+ * for bit, as a tournament. Without NaN the general loop keeps the first entry of the largest value;
+ * so do the pairs (0, 1) and (2, 3) and then their winners, since each comparison is strict and the
+ * earlier entry wins ties. Each comparison is a select (maxsd, a conditional move), not a branch,
+ * and the two pairs are independent. A window with a NaN, or +inf and -inf (their sum is NaN: the
+ * test is one comparison), takes the general loop's steps.
+ */
+static void max2x2_plane(const pool_geom *g, const double *x, double *y, uint32_t *argmax)
+{
+    const size_t w = g->x.n, ow = g->x.out, sy = g->y.s, sx = g->x.s;
+    for (size_t oy = 0; oy < g->y.out; oy++) {
+        const size_t base = oy * sy * w;
+        const double *r0 = x + base, *r1 = r0 + w;
+        for (size_t ox = 0; ox < ow; ox++) {
+            const size_t i0 = ox * sx;
+            const double v0 = r0[i0], v1 = r0[i0 + 1], v2 = r1[i0], v3 = r1[i0 + 1];
+            double r;
+            size_t at;
+            const double sum = (v0 + v1) + (v2 + v3);
+            if (sum == sum) {
+                const double m01 = v1 > v0 ? v1 : v0, m23 = v3 > v2 ? v3 : v2;
+                const size_t a01 = v1 > v0 ? i0 + 1 : i0, a23 = v3 > v2 ? w + i0 + 1 : w + i0;
+                r = m23 > m01 ? m23 : m01;
+                at = base + (m23 > m01 ? a23 : a01);
+            } else {
+                r = v0;
+                uint64_t rb = bits_of(r);
+                at = base + i0;
+                MAX_TAKE(r, rb, at, v1, base + i0 + 1);
+                MAX_TAKE(r, rb, at, v2, base + w + i0);
+                MAX_TAKE(r, rb, at, v3, base + w + i0 + 1);
+            }
+            y[oy * ow + ox] = r;
+            if (argmax != NULL) argmax[oy * ow + ox] = (uint32_t)at;
+        }
+    }
+}
+
 /* One plane: y = pool(x), and for max pooling argmax (may be NULL). */
 static void pool_plane(const pool_geom *g, nnla_pool_kind kind, const double *x, double *y, uint32_t *argmax)
 {
     const size_t w = g->x.n;
+    if (kind == NNLA_POOL_MAX && whole_2x2(g)) {
+        max2x2_plane(g, x, y, argmax);
+        return;
+    }
     for (size_t oy = 0; oy < g->y.out; oy++) {
         size_t y0, y1, ey;
         axis_window(&g->y, oy, &y0, &y1, &ey);
@@ -163,15 +241,10 @@ static void pool_plane(const pool_geom *g, nnla_pool_kind kind, const double *x,
             if (kind == NNLA_POOL_MAX) {
                 size_t at = y0 * w + x0;
                 r = -INFINITY;
+                uint64_t rb = bits_of(r);
                 for (size_t iy = y0; iy < y1; iy++) {
                     const double *row = x + iy * w;
-                    for (size_t ix = x0; ix < x1; ix++) {
-                        double v = row[ix];
-                        if (v > r || v != v) { /* once NaN, r stays NaN; the last NaN is kept */
-                            r = v;
-                            at = iy * w + ix;
-                        }
-                    }
+                    for (size_t ix = x0; ix < x1; ix++) MAX_TAKE(r, rb, at, row[ix], iy * w + ix);
                 }
                 if (argmax != NULL) argmax[oy * g->x.out + ox] = (uint32_t)at;
             } else {
@@ -247,6 +320,15 @@ nnla_status nnla_pool2d_forward_argmax(const nnla_pool2d_desc *d, size_t batch, 
 static int argmax_valid(const pool_geom *g, const uint32_t *am)
 {
     const size_t w = g->x.n;
+    if (whole_2x2(g)) { /* one of the window's four entries: offset 0, 1, w or w + 1 from its first */
+        int ok = 1;
+        for (size_t oy = 0; oy < g->y.out; oy++)
+            for (size_t ox = 0; ox < g->x.out; ox++) {
+                size_t off = (size_t)am[oy * g->x.out + ox] - (oy * g->y.s * w + ox * g->x.s); /* wraps if below */
+                ok &= off <= 1 || off - w <= 1;
+            }
+        return ok;
+    }
     for (size_t oy = 0; oy < g->y.out; oy++) {
         size_t y0, y1, ey;
         axis_window(&g->y, oy, &y0, &y1, &ey);
@@ -287,6 +369,12 @@ static void pool_plane_backward(const pool_geom *g, nnla_pool_kind kind, const d
 nnla_status nnla_pool2d_backward(const nnla_pool2d_desc *d, size_t batch, size_t channels, size_t in_h,
                                  size_t in_w, const double *dy, const uint32_t *argmax, double *dx)
 {
+    return nnla__pool2d_backward(d, batch, channels, in_h, in_w, dy, argmax, dx, 1);
+}
+
+nnla_status nnla__pool2d_backward(const nnla_pool2d_desc *d, size_t batch, size_t channels, size_t in_h, size_t in_w,
+                                  const double *dy, const uint32_t *argmax, double *dx, int check)
+{
     if (d == NULL || dy == NULL || dx == NULL) return NNLA_ENULL;
     pool_geom g;
     NNLA__TRY(pool_geom_make(d, in_h, in_w, &g));
@@ -300,7 +388,7 @@ nnla_status nnla_pool2d_backward(const nnla_pool2d_desc *d, size_t batch, size_t
     const int n = pool_threads(window_work(&g, planes));
     const long np = (long)planes;
     int bad = 0;
-    if (max) {
+    if (max && check) {
         if (n > 1) {
 #pragma omp parallel for schedule(static) num_threads(n) reduction(| : bad)
             for (long i = 0; i < np; i++) bad |= !argmax_valid(&g, argmax + (size_t)i * g.p);

@@ -10,9 +10,11 @@ into the process, which libnnla then has to use. The script therefore re-runs it
 LD_LIBRARY_PATH pointing at Debian's OpenMP build (both libraries then share it), unless it is
 already set or the build is not installed.
 
-PyTorch runs at its best thread count on this machine: both 1 and the default are timed and the
-faster is reported (with the count). Prints, per model,
-  BENCH peer_train_<model> nnla_ms=... torch_ms=... torch_threads=... speedup_vs_torch=...
+PyTorch runs at its best thread count on this machine: 1 and every core (Debian's build starts at 1
+here) are timed and the faster is reported (with the count). libnnla runs at its own count
+(OMP_NUM_THREADS, or every core), which bt_epoch() sets for its epochs: the two share libgomp, and
+torch.set_num_threads() would otherwise set libnnla's count too. Prints, per model,
+  BENCH peer_train_<model> nnla_ms=... nnla_threads=... torch_ms=... torch_threads=... speedup_vs_torch=...
 """
 import ctypes
 import os
@@ -54,15 +56,16 @@ def main():
     build = sys.argv[1]
     reps = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else 7
     lib = ctypes.CDLL(os.path.join(build, "tests", "bench", "libnnla_benchtrain.so"))
-    lib.bt_setup.argtypes = [ctypes.c_int, ctypes.c_char_p]
+    lib.bt_setup.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
     lib.bt_epoch.restype = ctypes.c_double
     x, y = load()
-    default_threads = torch.get_num_threads()
+    cores = os.cpu_count() or 1
+    nnla_threads = int(os.environ.get("OMP_NUM_THREADS", cores))
     for cnn in (1, 0):
-        if lib.bt_setup(cnn, DIGITS.encode()) != 0:
+        if lib.bt_setup(cnn, DIGITS.encode(), nnla_threads) != 0:
             sys.exit("cannot set up libnnla's model")
         best = None
-        for threads in sorted({1, default_threads}):
+        for threads in sorted({1, cores}):
             torch.set_num_threads(threads)
             m = model(cnn)
             opt = torch.optim.Adam(m.parameters())
@@ -79,15 +82,16 @@ def main():
                     opt.step()
 
             def nnla_epoch():
-                lib.bt_epoch()
+                if lib.bt_epoch() < 0:
+                    sys.exit("libnnla's epoch failed")
 
             tn, tt = compare(nnla_epoch, torch_epoch, 1, reps)
             if best is None or tt < best[1]:
                 best = (tn, tt, threads)
         lib.bt_teardown()
         tn, tt, threads = best
-        print("BENCH peer_train_%s nnla_ms=%.4g torch_ms=%.4g torch_threads=%d speedup_vs_torch=%.3g" %
-              ("cnn" if cnn else "mlp", 1e3 * tn, 1e3 * tt, threads, tt / tn))
+        print("BENCH peer_train_%s nnla_ms=%.4g nnla_threads=%d torch_ms=%.4g torch_threads=%d speedup_vs_torch=%.3g" %
+              ("cnn" if cnn else "mlp", 1e3 * tn, nnla_threads, 1e3 * tt, threads, tt / tn))
         sys.stdout.flush()
 
 
