@@ -415,7 +415,6 @@ static inline void zero_run(double *d, size_t n)
 {
     for (size_t i = 0; i < n; i++) d[i] = 0.0;
 }
-
 /* A run of n output columns from a (padded) input row: src[t*s] for t < n. */
 static inline void copy_run(double *dst, const double *src, size_t n, size_t s)
 {
@@ -449,6 +448,14 @@ static void im2col_rows(const conv_geom *g, const double *x, size_t nc, size_t o
     r1 = r1 > g->pt ? r1 - g->pt : 0;
     if (r1 > g->h) r1 = g->h;
     const size_t wp = padded_w(g);
+    /* Stride and dilation 1 with the padded row buffer: every run is a whole output row, and each
+     * kernel row's valid output rows are the same for every channel (computed once, for kernels of
+     * up to IM2COL_UNIT_KH rows). */
+    enum { IM2COL_UNIT_KH = 16 };
+    size_t ylo_of[IM2COL_UNIT_KH], yhi_of[IM2COL_UNIT_KH];
+    const int unit = padded && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->kh <= IM2COL_UNIT_KH;
+    if (unit)
+        for (size_t i = 0; i < g->kh; i++) band_range(g, i, oy0, oy1, &ylo_of[i], &yhi_of[i]);
     for (size_t c = 0; c < nc; c++) {
         const double *xc = x + c * g->hw;
         /* input row iy (r0 <= iy < r1) starts at base + (iy - row0)*stride */
@@ -464,6 +471,21 @@ static void im2col_rows(const conv_geom *g, const double *x, size_t nc, size_t o
             base = pbuf;
             stride = wp;
             row0 = r0;
+        }
+        if (padded && unit) { /* stride and dilation 1: tap (i, j) reads padded row oy + i, column ox + j */
+            for (size_t i = 0; i < g->kh; i++) {
+                const size_t ylo = ylo_of[i], yhi = yhi_of[i];
+                const double *src0 = ylo < yhi ? base + (ylo + i - g->pt - row0) * stride : base;
+                for (size_t j = 0; j < g->kw; j++) {
+                    double *dst = col + ((c * g->kh + i) * g->kw + j) * ldc;
+                    zero_run(dst, (ylo - oy0) * ow);
+                    dst += (ylo - oy0) * ow;
+                    const double *src = src0 + j;
+                    for (size_t oy = ylo; oy < yhi; oy++, dst += ow, src += stride) nnla__copy(dst, src, ow);
+                    zero_run(dst, (oy1 - yhi) * ow);
+                }
+            }
+            continue;
         }
         for (size_t i = 0; i < g->kh; i++) {
             size_t ylo, yhi;
@@ -508,15 +530,30 @@ static void col2im_add(const conv_geom *g, const double *col, size_t ldc, size_t
                        double *x)
 {
     const size_t ow = g->ow, w = g->w, sw = g->sw;
+    /* The valid output rows of each kernel row and columns of each kernel column are the same for
+     * every channel: computed once for kernels of up to COL2IM_KMAX rows and columns. */
+    enum { COL2IM_KMAX = 16 };
+    size_t rlo[COL2IM_KMAX], rhi[COL2IM_KMAX], clo[COL2IM_KMAX], chi[COL2IM_KMAX];
+    const int once = g->kh <= COL2IM_KMAX && g->kw <= COL2IM_KMAX;
+    if (once) {
+        for (size_t i = 0; i < g->kh; i++) band_range(g, i, oy0, oy1, &rlo[i], &rhi[i]);
+        for (size_t j = 0; j < g->kw; j++) valid_range(ow, w, sw, g->pl, j * g->dw, &clo[j], &chi[j]);
+    }
     for (size_t c = 0; c < nc; c++) {
         double *xc = x + c * g->hw;
         for (size_t i = 0; i < g->kh; i++) {
             size_t ylo, yhi;
-            band_range(g, i, oy0, oy1, &ylo, &yhi);
+            if (once)
+                ylo = rlo[i], yhi = rhi[i];
+            else
+                band_range(g, i, oy0, oy1, &ylo, &yhi);
             if (ylo == yhi) continue; /* this kernel row only reads padding in the band */
             for (size_t j = 0; j < g->kw; j++) {
                 size_t xlo, xhi;
-                valid_range(ow, w, sw, g->pl, j * g->dw, &xlo, &xhi);
+                if (once)
+                    xlo = clo[j], xhi = chi[j];
+                else
+                    valid_range(ow, w, sw, g->pl, j * g->dw, &xlo, &xhi);
                 if (xlo == xhi) continue;
                 const size_t xoff = xlo * sw + j * g->dw - g->pl, nrun = xhi - xlo;
                 const double *src = col + ((c * g->kh + i) * g->kw + j) * ldc + (ylo - oy0) * ow + xlo;
