@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <omp.h>
-
 #include "internal.h"
 
 #define SQRT1_2 0.70710678118654752440          /* 1/sqrt(2), rounded to double */
@@ -586,7 +584,7 @@ nnla_status nnla_act_forward_nchw(nnla_act act, size_t batch, size_t channels, s
     size_t total;
     NNLA__TRY(nchw_check(act, batch, channels, plane, &total));
     if (bad_alias_vec(y, x, total)) return NNLA_EALIAS;
-    nnla__act_forward_nchw_par(act, batch, channels, plane, x, y);
+    nnla__act_forward_nchw(act, batch, channels, plane, x, y);
     return NNLA_OK;
 }
 
@@ -614,57 +612,6 @@ void nnla__act_forward_nchw(nnla_act act, size_t batch, size_t channels, size_t 
     }
 }
 
-/*
- * The NCHW passes over the caller's threads (docs/guide.md, "Threads"): whole images per thread, so
- * every entry is computed as on one thread (bit-identical for any count). The work estimate counts
- * an entry as flops of GEMM time: a select and three memory streams for the piecewise-linear kinds,
- * a libm call for the others (what makes a region pay, nnla__threads_for).
- */
-static double ew_weight(nnla_act_kind k)
-{
-    return k == NNLA_ACT_IDENTITY || k == NNLA_ACT_RELU || k == NNLA_ACT_LEAKY_RELU ? 24.0 : 100.0;
-}
-
-void nnla__act_forward_nchw_par(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
-                                double *y)
-{
-    const size_t per = channels * plane;
-    const int share = nnla__share_begin();
-    const int nt = nnla__threads_for(share, batch, ew_weight(act.kind) * (double)batch * (double)per);
-    if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-        {
-            size_t n0, n1;
-            nnla__part(batch, omp_get_num_threads(), omp_get_thread_num(), &n0, &n1);
-            if (n1 > n0) nnla__act_forward_nchw(act, n1 - n0, channels, plane, x + n0 * per, y + n0 * per);
-        }
-    } else {
-        nnla__act_forward_nchw(act, batch, channels, plane, x, y);
-    }
-    nnla__share_end();
-}
-
-void nnla__act_backward_nchw_par(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
-                                 const double *y, const double *dy, double *dx)
-{
-    const size_t per = channels * plane;
-    const int share = nnla__share_begin();
-    const int nt = nnla__threads_for(share, batch, ew_weight(act.kind) * (double)batch * (double)per);
-    if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-        {
-            size_t n0, n1;
-            nnla__part(batch, omp_get_num_threads(), omp_get_thread_num(), &n0, &n1);
-            if (n1 > n0)
-                nnla__act_backward_nchw(act, n1 - n0, channels, plane, x + n0 * per, y + n0 * per, dy + n0 * per,
-                                        dx + n0 * per);
-        }
-    } else {
-        nnla__act_backward_nchw(act, batch, channels, plane, x, y, dy, dx);
-    }
-    nnla__share_end();
-}
-
 nnla_status nnla_act_backward_nchw(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
                                    const double *y, const double *dy, double *dx)
 {
@@ -673,7 +620,7 @@ nnla_status nnla_act_backward_nchw(nnla_act act, size_t batch, size_t channels, 
     NNLA__TRY(nchw_check(act, batch, channels, plane, &total));
     if (bad_alias_vec(dx, x, total) || bad_alias_vec(dx, y, total) || bad_alias_vec(dx, dy, total))
         return NNLA_EALIAS;
-    nnla__act_backward_nchw_par(act, batch, channels, plane, x, y, dy, dx);
+    nnla__act_backward_nchw(act, batch, channels, plane, x, y, dy, dx);
     return NNLA_OK;
 }
 

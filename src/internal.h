@@ -180,12 +180,6 @@ void nnla__act_forward_nchw(nnla_act act, size_t batch, size_t channels, size_t 
                             double *y);
 void nnla__act_backward_nchw(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
                              const double *y, const double *dy, double *dx);
-/* The same over the caller's threads (whole images each: bit-identical for any count). */
-void nnla__act_forward_nchw_par(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
-                                double *y);
-void nnla__act_backward_nchw_par(nnla_act act, size_t batch, size_t channels, size_t plane, const double *x,
-                                 const double *y, const double *dy, double *dx);
-
 /* nnla_pool2d_backward(), with the check that each argmax entry lies in its window only when `check`
  * (a network's backward pass reads the argmax its own forward pass wrote). */
 nnla_status nnla__pool2d_backward(const nnla_pool2d_desc *d, size_t batch, size_t channels, size_t in_h, size_t in_w,

@@ -355,7 +355,7 @@ static void put(double *dst, const double *src, size_t n, int acc)
 static const double *act_grad(nnla_act act, size_t batch, size_t ch, size_t plane, const bwd_args *a)
 {
     if (act.kind == NNLA_ACT_IDENTITY) return a->dy;
-    nnla__act_backward_nchw_par(act, batch, ch, plane, a->pre, a->y, a->dy, a->dz);
+    nnla__act_backward_nchw(act, batch, ch, plane, a->pre, a->y, a->dy, a->dz);
     return a->dz;
 }
 
@@ -451,7 +451,7 @@ static nnla_status bwd_act(const layer *l, const bwd_args *a)
 {
     if (a->dx == NULL) return NNLA_OK;
     double *t = a->acc ? a->tmp : a->dx;
-    nnla__act_backward_nchw_par(l->act, a->batch, l->in[0], l->in[1] * l->in[2], a->x, a->y, a->dy, t);
+    nnla__act_backward_nchw(l->act, a->batch, l->in[0], l->in[1] * l->in[2], a->x, a->y, a->dy, t);
     if (a->acc) put(a->dx, t, a->batch * shape_size(l->in), 1);
     return NNLA_OK;
 }

@@ -295,14 +295,15 @@ NNLA__KERNEL(adam_kernel,
 /* ------------------------------------------------------------------ step */
 
 /*
- * The step's threads (docs/guide.md, "Threads"): every entry's update is its own, so the vectors are
- * cut into contiguous parts of whole CHUNKs (8 doubles, a cache line), one per thread,
- * and the result does not depend on the thread count. The work estimates weigh an entry's update
- * in flops, a square root and a division counted as several (what makes a region pay,
- * nnla__threads_for).
+ * Adam's step over the caller's threads (docs/guide.md, "Threads"): every entry's update is its own,
+ * so the vectors are cut into contiguous parts of whole CHUNKs (8 doubles, a cache line), one per
+ * thread, and the result does not depend on the thread count. Its square root and two divisions
+ * per entry make it compute-bound (counted as ADAM_FLOPS for nnla__threads_for): two threads take
+ * 0.56-0.59 of one's time at 10^6 parameters and at the CNN benchmark's 38,570. SGD's step is
+ * memory-bound and stays on the calling thread: split over two threads it took 2.7-3.8x longer on
+ * this machine at 10^6 parameters (`nnla-bench optim`, docs/performance.md).
  */
 #define CHUNK 8
-#define SGD_FLOPS 6.0
 #define ADAM_FLOPS 24.0
 
 static void chunk_part(size_t n, int t, int i, size_t *lo, size_t *hi)
@@ -339,20 +340,8 @@ nnla_status nnla_optim_step(const nnla_optim_config *config, double lr, double *
             mode = (h->flags & FLAG_BUF_SET) ? 2 : 1;
             h->flags |= FLAG_BUF_SET;
         }
-        double *buf = nv ? vec(h, 0) : NULL;
-        const int share = nnla__share_begin(), nt = nnla__threads_for(share, n / CHUNK, SGD_FLOPS * (double)n);
-        if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-            {
-                size_t lo, hi;
-                chunk_part(n, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
-                sgd_kernel(params + lo, grad + lo, buf ? buf + lo : NULL, hi - lo, lr, s->weight_decay, s->momentum,
-                           s->dampening, s->nesterov != 0, mode);
-            }
-        } else {
-            sgd_kernel(params, grad, buf, n, lr, s->weight_decay, s->momentum, s->dampening, s->nesterov != 0, mode);
-        }
-        nnla__share_end();
+        sgd_kernel(params, grad, nv ? vec(h, 0) : NULL, n, lr, s->weight_decay, s->momentum, s->dampening,
+                   s->nesterov != 0, mode);
         return NNLA_OK;
     }
     const nnla_adam_config *a = &config->adam;
