@@ -732,6 +732,201 @@ static void test_bad_input(void **state)
     assert_status(nnla_act_forward(relu, nnla_cmat_view(buf, 3, 4, 4), nnla_mat_view(buf, 3, 4, 4)), NNLA_OK);
 }
 
+/* ------------------------------------------------------------------ threads */
+
+/* The thread count through the model's knob (as tests/test_pool.c); with another OpenBLAS than the
+ * OpenMP build, libnnla's loops run on one thread whatever it is. */
+static void set_threads(int t)
+{
+    assert_status(nnla_blas_set_num_threads(t), NNLA_OK);
+    assert_int_equal(nnla_num_threads(), nnla_blas_parallel() == 2 ? t : 1);
+}
+
+static double double_of(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* Values that meet the selects' edges: signed zeros, NaNs of both signs and several payloads,
+ * infinities, the smallest subnormals and plain values. */
+static double edge_value(nnla_test_rng *rng, int k)
+{
+    static const uint64_t nans[3] = {UINT64_C(0x7ff8000000000000), UINT64_C(0xfff8000000000000),
+                                     UINT64_C(0x7ff80000000abcde)};
+    switch (k) {
+    case 0: return -0.0;
+    case 1: return 0.0;
+    case 2: return double_of(nans[nnla_test_int(rng, 0, 2)]);
+    case 3: return INFINITY;
+    case 4: return -INFINITY;
+    case 5: return 4.9406564584124654e-324;
+    case 6: return -4.9406564584124654e-324;
+    default: return nnla_test_uniform(rng, -3, 3);
+    }
+}
+
+enum { TB = 7, TC = 16, TP = 24 * 24, TN = TB * TC * TP };
+
+/*
+ * The NCHW passes dealt out by whole images (7 images of 16 x 24 x 24: every kind's pass is large
+ * enough for 3 threads): for every kind, forward and backward give the same bytes with 1, 2 and 3
+ * threads, the same bytes as each image alone, and for the elementwise kinds the bytes of the matrix
+ * form over the whole batch. The input holds a few edge values (signed zeros, NaN, +-Inf).
+ */
+static void test_nchw_threads(void **state)
+{
+    (void)state;
+    const int before = nnla_blas_num_threads();
+    nnla_test_rng rng = {4242};
+    double *x = malloc(TN * sizeof *x), *dy = malloc(TN * sizeof *dy), *r = malloc(TN * sizeof *r);
+    double *y[3], *dx[3];
+    assert_true(x && dy && r);
+    for (int t = 0; t < 3; t++) {
+        y[t] = malloc(TN * sizeof(double));
+        dx[t] = malloc(TN * sizeof(double));
+        assert_true(y[t] && dx[t]);
+    }
+    nnla_test_fill(&rng, x, TN, -6, 6);
+    nnla_test_fill(&rng, dy, TN, -1, 1);
+    for (size_t i = 0; i < TN; i += 1013) x[i] = edge_value(&rng, (int)(i / 1013 % 7));
+    const nnla_act extra[] = {
+        {NNLA_ACT_LEAKY_RELU, -0.25}, {NNLA_ACT_SIGMOID, 2.5}, {NNLA_ACT_ELU, 0.5}, {NNLA_ACT_SOFTPLUS, 3.0}};
+    const size_t nk = NNLA_ACT_KIND_COUNT + sizeof extra / sizeof extra[0];
+    long compared = 0;
+    for (size_t k = 0; k < nk; k++) {
+        const nnla_act a =
+            k < NNLA_ACT_KIND_COUNT ? nnla_act_default((nnla_act_kind)k) : extra[k - NNLA_ACT_KIND_COUNT];
+        for (int t = 1; t <= 3; t++) {
+            set_threads(t);
+            memset(y[t - 1], 0x5a, TN * sizeof(double));
+            memset(dx[t - 1], 0x5a, TN * sizeof(double));
+            assert_status(nnla_act_forward_nchw(a, TB, TC, TP, x, y[t - 1]), NNLA_OK);
+            /* the row-wise kinds use y: one thread's y for all, so only the backward pass differs */
+            assert_status(nnla_act_backward_nchw(a, TB, TC, TP, x, y[0], dy, dx[t - 1]), NNLA_OK);
+            if (t > 1) {
+                assert_memory_equal(y[t - 1], y[0], TN * sizeof(double));
+                assert_memory_equal(dx[t - 1], dx[0], TN * sizeof(double));
+            }
+            compared++;
+        }
+        /* each image alone (one image: one thread) */
+        set_threads(2);
+        const size_t per = TC * TP;
+        for (size_t b = 0; b < TB; b++) {
+            assert_status(nnla_act_forward_nchw(a, 1, TC, TP, x + b * per, r), NNLA_OK);
+            assert_memory_equal(r, y[0] + b * per, per * sizeof *r);
+            assert_status(nnla_act_backward_nchw(a, 1, TC, TP, x + b * per, y[0] + b * per, dy + b * per, r), NNLA_OK);
+            assert_memory_equal(r, dx[0] + b * per, per * sizeof *r);
+        }
+        if (!nnla_act_is_rowwise(a.kind)) { /* the matrix form over the whole batch */
+            assert_status(nnla_act_forward(a, nnla_cmat_view(x, TB * TC, TP, TP), nnla_mat_view(r, TB * TC, TP, TP)),
+                          NNLA_OK);
+            assert_memory_equal(r, y[0], TN * sizeof *r);
+            assert_status(nnla_act_backward(a, nnla_cmat_view(x, TB * TC, TP, TP),
+                                            nnla_cmat_view(y[0], TB * TC, TP, TP), nnla_cmat_view(dy, TB * TC, TP, TP),
+                                            nnla_mat_view(r, TB * TC, TP, TP)),
+                          NNLA_OK);
+            assert_memory_equal(r, dx[0], TN * sizeof *r);
+        }
+        /* not vacuous: the pass wrote every entry, and finite results are the majority */
+        size_t finite = 0;
+        for (size_t i = 0; i < TN; i++) finite += isfinite(y[0][i]) && isfinite(dx[0][i]);
+        assert_true(finite > TN / 2);
+    }
+    assert_status(nnla_blas_set_num_threads(before), NNLA_OK);
+    assert_true(compared == 3 * (long)nk);
+    for (int t = 0; t < 3; t++) {
+        free(y[t]);
+        free(dx[t]);
+    }
+    free(x);
+    free(dy);
+    free(r);
+}
+
+/*
+ * ReLU's and leaky ReLU's f' (two selects): f'(v) = 1 for v > 0, 0 (ReLU) or the slope (leaky) for
+ * v <= 0 including -0 and -Inf, and v itself for NaN (its bits), so dx = dy f'(x) bit for bit as a
+ * plain loop computes it, through the NCHW backward with 1, 2 and 3 threads, the matrix backward
+ * and the derivative; slopes 0.01, -0.25, 0, -0 and 3 (a slope of -0 flips the sign of dx's zeros).
+ * dy holds zeros, infinities (Inf x 0 is NaN) and NaNs where x is not NaN. The forward passes as
+ * plain loops too: leaky v > 0 ? v : slope v bit for bit, ReLU max(v, 0) by value.
+ */
+static void test_relu_selects(void **state)
+{
+    (void)state;
+    const int before = nnla_blas_num_threads();
+    nnla_test_rng rng = {777};
+    double *x = malloc(TN * sizeof *x), *dy = malloc(TN * sizeof *dy), *y = malloc(TN * sizeof *y);
+    double *dx = malloc(TN * sizeof *dx), *rd = malloc(TN * sizeof *rd), *rdx = malloc(TN * sizeof *rdx);
+    assert_true(x && dy && y && dx && rd && rdx);
+    long counts[8] = {0};
+    for (size_t i = 0; i < TN; i++) {
+        int k = (int)nnla_test_int(&rng, 0, 13); /* half edge values, half plain */
+        x[i] = edge_value(&rng, k);
+        counts[k < 7 ? k : 7]++;
+        int j = (int)nnla_test_int(&rng, 0, 9);
+        dy[i] = j == 0                   ? 0.0
+                : j == 1                 ? -0.0
+                : j == 2                 ? INFINITY
+                : j == 3 && !isnan(x[i]) ? double_of(UINT64_C(0x7ff8000000000123))
+                                         : nnla_test_uniform(&rng, -2, 2);
+    }
+    for (int k = 0; k < 8; k++) assert_true(counts[k] >= TN / 20);
+    const nnla_act acts[] = {{NNLA_ACT_RELU, 0.0},       {NNLA_ACT_LEAKY_RELU, 0.01}, {NNLA_ACT_LEAKY_RELU, -0.25},
+                             {NNLA_ACT_LEAKY_RELU, 0.0}, {NNLA_ACT_LEAKY_RELU, -0.0}, {NNLA_ACT_LEAKY_RELU, 3.0}};
+    long compared = 0;
+    for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++) {
+        const nnla_act a = acts[ai];
+        const double slope = a.kind == NNLA_ACT_RELU ? 0.0 : a.param;
+        for (size_t i = 0; i < TN; i++) {
+            const double v = x[i];
+            rd[i] = v != v ? v : v > 0.0 ? 1.0 : slope;
+            rdx[i] = dy[i] * rd[i];
+        }
+        /* the derivative itself, and the forward */
+        assert_status(nnla_act_derivative(a, nnla_cmat_view(x, TB * TC, TP, TP), nnla_mat_view(dx, TB * TC, TP, TP)),
+                      NNLA_OK);
+        assert_memory_equal(dx, rd, TN * sizeof *dx);
+        assert_status(nnla_act_forward_nchw(a, TB, TC, TP, x, y), NNLA_OK);
+        for (size_t i = 0; i < TN; i++) {
+            const double v = x[i];
+            if (a.kind == NNLA_ACT_LEAKY_RELU) {
+                const double f = v > 0.0 ? v : a.param * v;
+                assert_memory_equal(&y[i], &f, sizeof f);
+            } else {
+                assert_true(isnan(v) ? isnan(y[i]) : y[i] == (v > 0.0 ? v : 0.0));
+            }
+        }
+        for (int t = 1; t <= 3; t++) {
+            set_threads(t);
+            memset(dx, 0x5a, TN * sizeof *dx);
+            assert_status(nnla_act_backward_nchw(a, TB, TC, TP, x, y, dy, dx), NNLA_OK);
+            assert_memory_equal(dx, rdx, TN * sizeof *dx);
+            compared++;
+        }
+        memset(dx, 0x5a, TN * sizeof *dx);
+        assert_status(nnla_act_backward(a, nnla_cmat_view(x, TB * TC, TP, TP), nnla_cmat_view(y, TB * TC, TP, TP),
+                                        nnla_cmat_view(dy, TB * TC, TP, TP), nnla_mat_view(dx, TB * TC, TP, TP)),
+                      NNLA_OK);
+        assert_memory_equal(dx, rdx, TN * sizeof *dx);
+        /* in place (dx = dy) gives the same bytes */
+        memcpy(dx, dy, TN * sizeof *dx);
+        assert_status(nnla_act_backward_nchw(a, TB, TC, TP, x, y, dx, dx), NNLA_OK);
+        assert_memory_equal(dx, rdx, TN * sizeof *dx);
+    }
+    assert_status(nnla_blas_set_num_threads(before), NNLA_OK);
+    assert_true(compared == 3 * (long)(sizeof acts / sizeof acts[0]));
+    free(x);
+    free(dy);
+    free(y);
+    free(dx);
+    free(rd);
+    free(rdx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -742,6 +937,7 @@ int main(void)
         cmocka_unit_test(test_identity_copy_placements),
         cmocka_unit_test(test_parse_locale),     cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_info),             cmocka_unit_test(test_nchw),
+        cmocka_unit_test(test_nchw_threads),     cmocka_unit_test(test_relu_selects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

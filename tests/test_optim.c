@@ -534,6 +534,172 @@ static void test_defaults(void **state)
     assert_status(nnla_optim_check(&w), NNLA_OK);
 }
 
+/* ------------------------------------------------------------------ threads */
+
+/* The thread count through the model's knob (as tests/test_pool.c); with another OpenBLAS than the
+ * OpenMP build, libnnla's loops run on one thread whatever it is. */
+static void set_threads(int t)
+{
+    assert_status(nnla_blas_set_num_threads(t), NNLA_OK);
+    assert_int_equal(nnla_num_threads(), nnla_blas_parallel() == 2 ? t : 1);
+}
+
+/* One SGD step as torch's _single_tensor_sgd rounds it (src/optim.c's header): d = fma(p, wd, g),
+ * b = d on the first momentum step else fma(d, 1 - dampening, b mu), d = fma(b, mu, d) (Nesterov)
+ * or b, p = fma(d, -lr, p). */
+static void ref_sgd_step(const nnla_sgd_config *s, double lr, int first, double *p, const double *g, double *buf,
+                         size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double d = g[i];
+        if (s->weight_decay != 0.0) d = fma(p[i], s->weight_decay, d);
+        if (s->momentum != 0.0) {
+            double b = first ? d : fma(d, 1.0 - s->dampening, buf[i] * s->momentum);
+            buf[i] = b;
+            d = s->nesterov ? fma(b, s->momentum, d) : b;
+        }
+        p[i] = fma(d, -lr, p[i]);
+    }
+}
+
+/* Step `step` (from 1) of Adam / AdamW as torch rounds it: p = p (1 - lr wd) (AdamW) or
+ * g = fma(p, wd, g) (Adam with weight decay); m = fma(g, 1 - b1, m b1); v = fma((1 - b2) g, g, v b2);
+ * p = p + (-(lr / (1 - b1^t)) m) / (sqrt(v) / sqrt(1 - b2^t) + eps). */
+static void ref_adam_step(const nnla_optim_config *c, double lr, uint64_t step, double *p, const double *g, double *m,
+                          double *v, size_t n)
+{
+    const nnla_adam_config *a = &c->adam;
+    const double t = (double)step, step_size = lr / (1.0 - pow(a->beta1, t));
+    const double bc2_sqrt = sqrt(1.0 - pow(a->beta2, t));
+    for (size_t i = 0; i < n; i++) {
+        double pi = p[i], gi = g[i];
+        if (c->kind == NNLA_OPTIM_ADAMW)
+            pi = pi * (1.0 - lr * a->weight_decay);
+        else if (a->weight_decay != 0.0)
+            gi = fma(pi, a->weight_decay, gi);
+        m[i] = fma(gi, 1.0 - a->beta1, m[i] * a->beta1);
+        v[i] = fma((1.0 - a->beta2) * gi, gi, v[i] * a->beta2);
+        p[i] = pi + (-step_size * m[i]) / (sqrt(v[i]) / bc2_sqrt + a->eps);
+    }
+}
+
+/*
+ * A step large enough to be split over the threads (contiguous parts of whole 8-double chunks; n
+ * odd, so the last chunk is partial): SGD (plain, momentum with dampening, Nesterov, weight decay
+ * with and without momentum), Adam (with and without weight decay) and AdamW, a few steps with 1,
+ * 2 and 3 threads give parameters and state equal to the reference loops' bytes, and the same state
+ * bytes for every thread count.
+ */
+static void test_step_threads(void **state)
+{
+    (void)state;
+    enum { NB = 200003, STEPS = 3 };
+    const int before = nnla_blas_num_threads();
+    struct {
+        nnla_optim_config c;
+        double lr;
+    } cases[9];
+    size_t nc = 0;
+    cases[nc].c = nnla_optim_sgd_default();
+    cases[nc++].lr = 0.1;
+    cases[nc].c = nnla_optim_sgd_default();
+    cases[nc].c.sgd.momentum = 0.9;
+    cases[nc].c.sgd.dampening = 0.25;
+    cases[nc++].lr = 0.05;
+    cases[nc].c = nnla_optim_sgd_default();
+    cases[nc].c.sgd.momentum = 0.8;
+    cases[nc].c.sgd.nesterov = 1;
+    cases[nc++].lr = 0.05;
+    cases[nc].c = nnla_optim_sgd_default();
+    cases[nc].c.sgd.weight_decay = 0.01;
+    cases[nc++].lr = 0.1;
+    cases[nc].c = nnla_optim_sgd_default();
+    cases[nc].c.sgd.weight_decay = 0.02;
+    cases[nc].c.sgd.momentum = 0.9;
+    cases[nc].c.sgd.nesterov = 1;
+    cases[nc++].lr = 0.03;
+    cases[nc].c = nnla_optim_adam_default();
+    cases[nc++].lr = 1e-3;
+    cases[nc].c = nnla_optim_adam_default();
+    cases[nc].c.adam.weight_decay = 0.1;
+    cases[nc].c.adam.beta1 = 0.8;
+    cases[nc].c.adam.beta2 = 0.99;
+    cases[nc++].lr = 1e-2;
+    cases[nc].c = nnla_optim_adamw_default();
+    cases[nc++].lr = 1e-3;
+    cases[nc].c = nnla_optim_adamw_default();
+    cases[nc].c.adam.weight_decay = 0.1;
+    cases[nc].c.adam.eps = 1e-6;
+    cases[nc++].lr = 1e-2;
+
+    double *p0 = malloc(NB * sizeof *p0), *g = malloc(STEPS * NB * sizeof *g), *p = malloc(NB * sizeof *p);
+    double *rp = malloc(NB * sizeof *rp), *r0 = malloc(NB * sizeof *r0), *r1 = malloc(NB * sizeof *r1);
+    assert_true(p0 && g && p && rp && r0 && r1);
+    nnla_test_rng rng = {200003};
+    nnla_test_fill(&rng, p0, NB, -2, 2);
+    nnla_test_fill(&rng, g, STEPS * NB, -1, 1);
+    for (size_t i = 0; i < STEPS * NB; i += 97) g[i] = 0.0;   /* zero gradients: m, v stay small */
+    for (size_t i = 5; i < STEPS * NB; i += 89) g[i] *= 1e-9; /* eps matters */
+    for (size_t i = 0; i < NB; i += 101) p0[i] = 0.0;
+    long compared = 0;
+    for (size_t k = 0; k < nc; k++) {
+        const nnla_optim_config *c = &cases[k].c;
+        const double lr = cases[k].lr;
+        const int adam = c->kind != NNLA_OPTIM_SGD;
+        /* the reference */
+        memcpy(rp, p0, NB * sizeof *rp);
+        memset(r0, 0, NB * sizeof *r0);
+        memset(r1, 0, NB * sizeof *r1);
+        for (int s = 0; s < STEPS; s++) {
+            if (adam)
+                ref_adam_step(c, lr, (uint64_t)s + 1, rp, g + (size_t)s * NB, r0, r1, NB);
+            else
+                ref_sgd_step(&c->sgd, lr, s == 0, rp, g + (size_t)s * NB, r0, NB);
+        }
+        size_t bytes;
+        unsigned char *first = NULL;
+        for (int t = 1; t <= 3; t++) {
+            set_threads(t);
+            void *st = new_state(c, NB, &bytes);
+            memcpy(p, p0, NB * sizeof *p);
+            for (int s = 0; s < STEPS; s++)
+                assert_status(nnla_optim_step(c, lr, p, g + (size_t)s * NB, NB, st), NNLA_OK);
+            assert_memory_equal(p, rp, NB * sizeof *p);
+            nnla_optim_state_info info;
+            assert_status(nnla_optim_state_view(st, &info), NNLA_OK);
+            assert_true(info.n == NB && info.step == STEPS);
+            if (adam) {
+                assert_memory_equal(info.exp_avg, r0, NB * sizeof *r0);
+                assert_memory_equal(info.exp_avg_sq, r1, NB * sizeof *r1);
+            } else if (c->sgd.momentum > 0) {
+                assert_memory_equal(info.momentum_buffer, r0, NB * sizeof *r0);
+            } else {
+                assert_null(info.momentum_buffer);
+            }
+            if (t == 1)
+                first = st;
+            else {
+                assert_memory_equal(st, first, bytes);
+                free(st);
+            }
+            compared++;
+        }
+        free(first);
+        /* the parameters moved: a step is not a no-op that the reference shares */
+        size_t moved = 0;
+        for (size_t i = 0; i < NB; i++) moved += rp[i] != p0[i];
+        assert_true(moved > NB - NB / 50);
+    }
+    assert_status(nnla_blas_set_num_threads(before), NNLA_OK);
+    assert_true(compared == 3 * (long)nc);
+    free(p0);
+    free(g);
+    free(p);
+    free(rp);
+    free(r0);
+    free(r1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_quadratic_converges), cmocka_unit_test(test_state),
         cmocka_unit_test(test_step_bad_input), cmocka_unit_test(test_clip),
         cmocka_unit_test(test_schedules),
+        cmocka_unit_test(test_step_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -677,6 +677,257 @@ static void test_threads(void **state)
     assert_status(nnla_blas_set_num_threads(before), NNLA_OK);
 }
 
+/* ------------------------------------------------------------------ whole 2x2 windows */
+
+static uint64_t bits_of(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static double double_of(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* Whether every window of a 2 x 2 max pooling is a whole block of the input: no leading padding and
+ * none clipped by the end of the input (trailing padding may be declared but is never reached). */
+static int whole_2x2_windows(const nnla_pool2d_desc *d, size_t h, size_t w, size_t oh, size_t ow)
+{
+    return d->kernel_h == 2 && d->kernel_w == 2 && d->pad_top == 0 && d->pad_left == 0 &&
+           (oh - 1) * d->stride_h + 2 <= h && (ow - 1) * d->stride_w + 2 <= w;
+}
+
+/* Quiet NaNs told apart by their bits: both signs, several payloads (the last NaN of a window is
+ * observable), 0x7ff8... being C's NAN and 0xfff8... x86's default NaN. */
+static const uint64_t nan_bits[4] = {UINT64_C(0x7ff8000000000000), UINT64_C(0xfff8000000000000),
+                                     UINT64_C(0x7ff8000000000001), UINT64_C(0xfff80000deadbeef)};
+
+/* Category k of the special values: -Inf, +Inf, a NaN, -0, +0, -1, 1, 2, DBL_MAX, -DBL_MAX (the last
+ * two overflow a window's sum to +Inf and -Inf at once). */
+static double special_value(nnla_test_rng *rng, int k)
+{
+    static const double v[10] = {-INFINITY, INFINITY, 0.0, -0.0, 0.0, -1.0, 1.0, 2.0, DBL_MAX, -DBL_MAX};
+    return k == 2 ? double_of(nan_bits[nnla_test_int(rng, 0, 3)]) : v[k];
+}
+
+/*
+ * Max pooling over 2 x 2 kernels (the whole-window tournament and the general loop) on inputs
+ * drawn from a few special values, so that ties, signed zeros, infinities of both signs and NaNs
+ * with distinct bits meet in many windows: y bit for bit (sign of zero, NaN payload) and argmax
+ * equal to the reference (first maximum under >, the last NaN, a window of -Inf its first entry),
+ * through both forwards, with 1, 2 and 3 threads. Counts show the cases occurred.
+ */
+static void test_max2x2_special_values(void **state)
+{
+    (void)state;
+    const int before = nnla_blas_num_threads();
+    nnla_test_rng rng = {2024};
+    long whole = 0, general = 0, windows = 0, ties = 0, zero_ties = 0, nan1 = 0, nan_multi = 0, inf_mix = 0,
+         all_minf = 0, overflow = 0, compared = 0;
+    for (int trial = 0; trial < 240; trial++) {
+        nnla_pool2d_desc d = nnla_pool2d_desc_make(NNLA_POOL_MAX, 2, 2);
+        d.stride_h = nnla_test_int(&rng, 1, 3);
+        d.stride_w = trial % 5 == 0 ? nnla_test_int(&rng, 1, 3) : d.stride_h;
+        d.ceil_mode = (int)nnla_test_int(&rng, 0, 1);
+        if (trial % 4 == 1) { /* trailing padding: the windows may still be whole */
+            d.pad_bottom = nnla_test_int(&rng, 0, 1);
+            d.pad_right = nnla_test_int(&rng, 0, 1);
+        }
+        if (trial % 8 == 3) d.pad_top = d.pad_left = 1; /* leading padding: the general loop */
+        size_t h = nnla_test_int(&rng, 1, 9), w = nnla_test_int(&rng, 1, 9), oh = 0, ow = 0;
+        if (nnla_pool2d_output_size(&d, h, w, &oh, &ow) != NNLA_OK) continue;
+        const int fast = whole_2x2_windows(&d, h, w, oh, ow);
+        whole += fast;
+        general += !fast;
+        /* every other trial, enough planes for the pass to be dealt over threads */
+        size_t per = oh * ow * 4 + h * w, planes = trial % 2 ? nnla_test_int(&rng, 1, 3) : 9000 / per + 2;
+        size_t nx = planes * h * w, ny = planes * oh * ow;
+        /* a palette per trial: all eight small values, or a random subset (all -Inf windows, zero ties,
+         * NaN-only windows become common); DBL_MAX and -DBL_MAX in every fourth trial */
+        int pal[10], np = 0;
+        for (int k = 0; k < 8; k++)
+            if (trial % 3 == 0 || nnla_test_int(&rng, 0, 1)) pal[np++] = k;
+        if (np == 0) pal[np++] = (int)nnla_test_int(&rng, 0, 7);
+        if (trial % 4 == 2) {
+            pal[np++] = 8;
+            pal[np++] = 9;
+        }
+        double *x = malloc(nx * sizeof *x), *y = malloc(ny * sizeof *y), *ry = malloc(ny * sizeof *ry);
+        uint32_t *am = malloc(ny * sizeof *am), *ram = malloc(ny * sizeof *ram);
+        assert_true(x && y && ry && am && ram);
+        for (size_t i = 0; i < nx; i++) x[i] = special_value(&rng, pal[nnla_test_int(&rng, 0, (size_t)np - 1)]);
+        ref_pool(&d, planes, h, w, oh, ow, x, ry, ram);
+        if (fast) { /* what the windows hold */
+            for (size_t p = 0; p < planes; p++)
+                for (size_t oy = 0; oy < oh; oy++)
+                    for (size_t ox = 0; ox < ow; ox++) {
+                        const double *b = x + p * h * w + oy * d.stride_h * w + ox * d.stride_w;
+                        const double v[4] = {b[0], b[1], b[w], b[w + 1]};
+                        int nans = 0, pinf = 0, minf = 0, nmax = 0, negz = 0, posz = 0, distinct_nan = 0;
+                        double mx = -INFINITY;
+                        for (int k = 0; k < 4; k++) {
+                            nans += isnan(v[k]);
+                            pinf += v[k] == INFINITY;
+                            minf += v[k] == -INFINITY;
+                            if (v[k] > mx) mx = v[k];
+                            for (int j = 0; j < k; j++)
+                                distinct_nan |= isnan(v[k]) && isnan(v[j]) && bits_of(v[k]) != bits_of(v[j]);
+                        }
+                        for (int k = 0; k < 4; k++) {
+                            nmax += v[k] == mx;
+                            negz += v[k] == mx && mx == 0.0 && signbit(v[k]);
+                            posz += v[k] == mx && mx == 0.0 && !signbit(v[k]);
+                        }
+                        windows++;
+                        nan1 += nans == 1;
+                        nan_multi += distinct_nan;
+                        if (nans) continue;
+                        ties += nmax >= 2;
+                        zero_ties += negz && posz;
+                        inf_mix += pinf && minf;
+                        all_minf += minf == 4;
+                        /* finite entries whose pair sums overflow with opposite signs */
+                        overflow += !pinf && !minf && isnan((v[0] + v[1]) + (v[2] + v[3]));
+                    }
+        }
+        for (int t = 1; t <= 3; t++) {
+            set_threads(t);
+            memset(y, 0x5a, ny * sizeof *y);
+            assert_status(nnla_pool2d_forward(&d, 1, planes, h, w, x, y), NNLA_OK);
+            assert_memory_equal(y, ry, ny * sizeof *y);
+            memset(y, 0x5a, ny * sizeof *y);
+            memset(am, 0xa5, ny * sizeof *am);
+            assert_status(nnla_pool2d_forward_argmax(&d, planes, 1, h, w, x, y, am), NNLA_OK);
+            assert_memory_equal(y, ry, ny * sizeof *y);
+            assert_memory_equal(am, ram, ny * sizeof *am);
+            compared += 3;
+        }
+        free(x);
+        free(y);
+        free(ry);
+        free(am);
+        free(ram);
+    }
+    assert_status(nnla_blas_set_num_threads(before), NNLA_OK);
+    /* both paths ran, and every special case met the whole-window path many times */
+    assert_true(whole >= 80 && general >= 40);
+    assert_true(windows >= 50000);
+    assert_true(ties >= 1000 && zero_ties >= 100 && inf_mix >= 1000 && all_minf >= 100);
+    assert_true(nan1 >= 1000 && nan_multi >= 1000 && overflow >= 20);
+    assert_true(compared == 9 * (whole + general));
+}
+
+/*
+ * The backward pass's argmax check over whole 2 x 2 windows: one entry of a valid argmax set to
+ * every index of its plane and a few past it (and near its window: before it, 2, w - 1, w + 2, 2w
+ * and 2w + 1 past its first entry) is accepted exactly when the index lies in that output's window
+ * (rows oy s_h .. oy s_h + 1, columns ox s_w .. ox s_w + 1), dx then equals the reference's bytes;
+ * otherwise NNLA_EINVAL and dx untouched. Narrow planes (w = 2, 3), overlapping windows (stride 1)
+ * and gaps between windows (stride 3); with 1 and 2 threads, on batches large enough to be dealt
+ * out; the entry changed in planes first, last and between.
+ */
+static void test_max2x2_argmax_check(void **state)
+{
+    (void)state;
+    const int before = nnla_blas_num_threads();
+    /* h, w, stride_h, stride_w, trailing padding (both sides), ceil mode: all with whole windows */
+    static const size_t geo[][6] = {
+        {2, 2, 1, 1, 0, 0}, {2, 2, 2, 2, 0, 0}, {3, 2, 1, 1, 0, 0}, {4, 2, 1, 1, 0, 0}, {7, 2, 3, 1, 0, 0},
+        {2, 3, 1, 1, 0, 0}, {3, 3, 1, 1, 0, 0}, {3, 3, 1, 2, 0, 0}, {4, 3, 2, 1, 0, 0}, {6, 3, 3, 1, 0, 0},
+        {5, 5, 1, 1, 0, 0}, {6, 6, 2, 2, 0, 0}, {7, 5, 3, 2, 0, 0}, {4, 7, 1, 3, 0, 0}, {8, 8, 1, 1, 0, 0},
+        {5, 9, 2, 3, 0, 0}, {4, 4, 2, 2, 1, 0}, {4, 6, 2, 2, 0, 1}, {9, 4, 3, 2, 1, 1}, {5, 5, 1, 1, 0, 1},
+    };
+    nnla_test_rng rng = {77};
+    long accepted = 0, refused = 0, want_accepted = 0, beyond = 0;
+    for (int t = 1; t <= 2; t++) {
+        set_threads(t);
+        for (size_t gi = 0; gi < sizeof geo / sizeof geo[0]; gi++) {
+            const size_t h = geo[gi][0], w = geo[gi][1], sh = geo[gi][2], sw = geo[gi][3];
+            nnla_pool2d_desc d = nnla_pool2d_desc_make(NNLA_POOL_MAX, 2, 2);
+            d.stride_h = sh;
+            d.stride_w = sw;
+            d.pad_bottom = d.pad_right = geo[gi][4];
+            d.ceil_mode = (int)geo[gi][5];
+            size_t oh, ow;
+            assert_status(nnla_pool2d_output_size(&d, h, w, &oh, &ow), NNLA_OK);
+            assert_true(whole_2x2_windows(&d, h, w, oh, ow));
+            const size_t hw = h * w, P = oh * ow, planes = 9000 / (P * 4 + hw) + 2;
+            double *x = malloc(planes * hw * sizeof *x), *dy = malloc(planes * P * sizeof *dy);
+            double *dx = malloc(planes * hw * sizeof *dx), *dx0 = malloc(planes * hw * sizeof *dx0);
+            double *rdx = malloc(planes * hw * sizeof *rdx), *y = malloc(planes * P * sizeof *y);
+            uint32_t *am = malloc(planes * P * sizeof *am);
+            assert_true(x && dy && dx && dx0 && rdx && y && am);
+            nnla_test_fill(&rng, x, planes * hw, -1, 1);
+            nnla_test_fill(&rng, dy, planes * P, -1, 1);
+            nnla_test_fill(&rng, dx0, planes * hw, 100, 200); /* what a refused call must leave */
+            assert_status(nnla_pool2d_forward_argmax(&d, 1, planes, h, w, x, y, am), NNLA_OK);
+            for (size_t o = 0; o < P; o++) {
+                const size_t oy = o / ow, ox = o % ow, start = oy * sh * w + ox * sw;
+                const size_t plane = o == 0 ? planes - 1 : o == 1 ? 0 : (o * 7 + gi) % planes;
+                uint32_t *slot = am + plane * P + o, keep = *slot;
+                uint32_t cand[96];
+                size_t nc = 0;
+                for (size_t c = 0; c < hw + 3; c++) cand[nc++] = (uint32_t)c; /* every index, and 3 past */
+                const size_t near[] = {start - 1,     start - 2,         start + 2, start + w - 1,     start + w + 2,
+                                       start + 2 * w, start + 2 * w + 1, hw + w,    (size_t)UINT32_MAX};
+                for (size_t k = 0; k < sizeof near / sizeof near[0]; k++) cand[nc++] = (uint32_t)near[k];
+                assert_true(nc <= sizeof cand / sizeof cand[0]);
+                for (size_t k = 0; k < nc; k++) {
+                    const uint32_t c = cand[k];
+                    const long ry = (long)(c / w) - (long)(oy * sh), rx = (long)(c % w) - (long)(ox * sw);
+                    const int inside = c < hw && ry >= 0 && ry <= 1 && rx >= 0 && rx <= 1;
+                    beyond += c >= hw;
+                    *slot = c;
+                    memcpy(dx, dx0, planes * hw * sizeof *dx);
+                    nnla_status st = nnla_pool2d_backward(&d, 1, planes, h, w, dy, am, dx);
+                    if (inside) {
+                        assert_status(st, NNLA_OK);
+                        ref_pool_backward(&d, planes, h, w, oh, ow, dy, am, rdx);
+                        assert_memory_equal(dx, rdx, planes * hw * sizeof *dx);
+                        accepted++;
+                        want_accepted += k < hw; /* counts each of the window's four entries once */
+                    } else {
+                        if (st != NNLA_EINVAL)
+                            fail_msg("%zux%zu stride %zux%zu, output (%zu,%zu): index %u accepted", h, w, sh, sw, oy,
+                                     ox, (unsigned)c);
+                        assert_memory_equal(dx, dx0, planes * hw * sizeof *dx);
+                        refused++;
+                    }
+                }
+                *slot = keep;
+            }
+            /* the valid argmax is still accepted */
+            assert_status(nnla_pool2d_backward(&d, 1, planes, h, w, dy, am, dx), NNLA_OK);
+            free(x);
+            free(dy);
+            free(dx);
+            free(dx0);
+            free(rdx);
+            free(y);
+            free(am);
+        }
+    }
+    assert_status(nnla_blas_set_num_threads(before), NNLA_OK);
+    /* each output's window has four entries: the sweep over the plane accepted exactly those */
+    long outputs = 0;
+    for (size_t gi = 0; gi < sizeof geo / sizeof geo[0]; gi++) {
+        nnla_pool2d_desc d = nnla_pool2d_desc_make(NNLA_POOL_MAX, 2, 2);
+        d.stride_h = geo[gi][2];
+        d.stride_w = geo[gi][3];
+        d.pad_bottom = d.pad_right = geo[gi][4];
+        d.ceil_mode = (int)geo[gi][5];
+        size_t oh, ow;
+        assert_status(nnla_pool2d_output_size(&d, geo[gi][0], geo[gi][1], &oh, &ow), NNLA_OK);
+        outputs += (long)(oh * ow);
+    }
+    assert_true(want_accepted == 2 * 4 * outputs);
+    assert_true(accepted >= want_accepted && refused >= 4 * accepted && beyond >= 2 * 5 * outputs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -684,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_nan_policy),      cmocka_unit_test(test_backward),
         cmocka_unit_test(test_global_avgpool),  cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_max2x2_special_values), cmocka_unit_test(test_max2x2_argmax_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
