@@ -770,9 +770,9 @@ static double edge_value(nnla_test_rng *rng, int k)
 enum { TB = 7, TC = 16, TP = 24 * 24, TN = TB * TC * TP };
 
 /*
- * The NCHW passes dealt out by whole images (7 images of 16 x 24 x 24: every kind's pass is large
- * enough for 3 threads): for every kind, forward and backward give the same bytes with 1, 2 and 3
- * threads, the same bytes as each image alone, and for the elementwise kinds the bytes of the matrix
+ * The NCHW passes over 7 images of 16 x 24 x 24 (they run on the calling thread: memory-bound, two
+ * threads did not pay; this holds them to it should they be split by images again): for every kind,
+ * forward and backward give the same bytes with 1, 2 and 3 threads, the same bytes as each image alone, and for the elementwise kinds the bytes of the matrix
  * form over the whole batch. The input holds a few edge values (signed zeros, NaN, +-Inf).
  */
 static void test_nchw_threads(void **state)

@@ -584,8 +584,8 @@ static void ref_adam_step(const nnla_optim_config *c, double lr, uint64_t step, 
 }
 
 /*
- * A step large enough to be split over the threads (contiguous parts of whole 8-double chunks; n
- * odd, so the last chunk is partial): SGD (plain, momentum with dampening, Nesterov, weight decay
+ * A step large enough for Adam's to be split over the threads (contiguous parts of whole 8-double
+ * chunks; n odd, so the last chunk is partial; SGD's stays on the calling thread, memory-bound): SGD (plain, momentum with dampening, Nesterov, weight decay
  * with and without momentum), Adam (with and without weight decay) and AdamW, a few steps with 1,
  * 2 and 3 threads give parameters and state equal to the reference loops' bytes, and the same state
  * bytes for every thread count.
