@@ -3,7 +3,7 @@
 the MLP of tests/bench/train_model.c, in float64, timed interleaved with libnnla's epochs in this
 process (libnnla_benchtrain.so through ctypes: the same models, data, batch and optimizer).
 
-usage: peer_torch_train.py BUILD_DIR [--reps N] [--threads T]
+usage: [OMP_NUM_THREADS=T] peer_torch_train.py BUILD_DIR [--reps N]   (T: libnnla's threads)
 
 libnnla prefers the OpenMP build of OpenBLAS; PyTorch (imported first) would load the pthread build
 into the process, which libnnla then has to use. The script therefore re-runs itself with
