@@ -472,7 +472,7 @@ static void im2col_rows(const conv_geom *g, const double *x, size_t nc, size_t o
             stride = wp;
             row0 = r0;
         }
-        if (padded && unit) { /* stride and dilation 1: tap (i, j) reads padded row oy + i, column ox + j */
+        if (unit) { /* stride and dilation 1: tap (i, j) reads padded row oy + i, column ox + j */
             for (size_t i = 0; i < g->kh; i++) {
                 const size_t ylo = ylo_of[i], yhi = yhi_of[i];
                 const double *src0 = ylo < yhi ? base + (ylo + i - g->pt - row0) * stride : base;
