@@ -734,14 +734,6 @@ static void test_bad_input(void **state)
 
 /* ------------------------------------------------------------------ threads */
 
-/* The thread count through the model's knob (as tests/test_pool.c); with another OpenBLAS than the
- * OpenMP build, libnnla's loops run on one thread whatever it is. */
-static void set_threads(int t)
-{
-    assert_status(nnla_blas_set_num_threads(t), NNLA_OK);
-    assert_int_equal(nnla_num_threads(), nnla_blas_parallel() == 2 ? t : 1);
-}
-
 static double double_of(uint64_t u)
 {
     double v;
@@ -799,7 +791,7 @@ static void test_nchw_threads(void **state)
         const nnla_act a =
             k < NNLA_ACT_KIND_COUNT ? nnla_act_default((nnla_act_kind)k) : extra[k - NNLA_ACT_KIND_COUNT];
         for (int t = 1; t <= 3; t++) {
-            set_threads(t);
+            nnla_test_set_threads(t);
             memset(y[t - 1], 0x5a, TN * sizeof(double));
             memset(dx[t - 1], 0x5a, TN * sizeof(double));
             assert_status(nnla_act_forward_nchw(a, TB, TC, TP, x, y[t - 1]), NNLA_OK);
@@ -812,7 +804,7 @@ static void test_nchw_threads(void **state)
             compared++;
         }
         /* each image alone (one image: one thread) */
-        set_threads(2);
+        nnla_test_set_threads(2);
         const size_t per = TC * TP;
         for (size_t b = 0; b < TB; b++) {
             assert_status(nnla_act_forward_nchw(a, 1, TC, TP, x + b * per, r), NNLA_OK);
@@ -901,7 +893,7 @@ static void test_relu_selects(void **state)
             }
         }
         for (int t = 1; t <= 3; t++) {
-            set_threads(t);
+            nnla_test_set_threads(t);
             memset(dx, 0x5a, TN * sizeof *dx);
             assert_status(nnla_act_backward_nchw(a, TB, TC, TP, x, y, dy, dx), NNLA_OK);
             assert_memory_equal(dx, rdx, TN * sizeof *dx);

@@ -536,14 +536,6 @@ static void test_defaults(void **state)
 
 /* ------------------------------------------------------------------ threads */
 
-/* The thread count through the model's knob (as tests/test_pool.c); with another OpenBLAS than the
- * OpenMP build, libnnla's loops run on one thread whatever it is. */
-static void set_threads(int t)
-{
-    assert_status(nnla_blas_set_num_threads(t), NNLA_OK);
-    assert_int_equal(nnla_num_threads(), nnla_blas_parallel() == 2 ? t : 1);
-}
-
 /* One SGD step as torch's _single_tensor_sgd rounds it (src/optim.c's header): d = fma(p, wd, g),
  * b = d on the first momentum step else fma(d, 1 - dampening, b mu), d = fma(b, mu, d) (Nesterov)
  * or b, p = fma(d, -lr, p). */
@@ -659,7 +651,7 @@ static void test_step_threads(void **state)
         size_t bytes;
         unsigned char *first = NULL;
         for (int t = 1; t <= 3; t++) {
-            set_threads(t);
+            nnla_test_set_threads(t);
             void *st = new_state(c, NB, &bytes);
             memcpy(p, p0, NB * sizeof *p);
             for (int s = 0; s < STEPS; s++)

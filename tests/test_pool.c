@@ -589,14 +589,6 @@ static void test_bad_input(void **state)
 
 /* ------------------------------------------------------------------ threads */
 
-/* The thread count through the model's knob; with another OpenBLAS than the OpenMP build,
- * libnnla's loops run on one thread whatever it is. */
-static void set_threads(int t)
-{
-    assert_status(nnla_blas_set_num_threads(t), NNLA_OK);
-    assert_int_equal(nnla_num_threads(), nnla_blas_parallel() == 2 ? t : 1);
-}
-
 /* Every pass on batches large enough to be dealt out: 2 and 3 threads give the bytes 1 thread
  * gives, which agree with the loops; a bad argmax in the last plane is found before anything is
  * written. */
@@ -619,7 +611,7 @@ static void test_threads(void **state)
         nnla_test_fill(&rng, dy, ny, -1, 1);
         nnla_test_fill(&rng, g, planes, -1, 1);
         for (int t = 1; t <= 3; t++) {
-            set_threads(t);
+            nnla_test_set_threads(t);
             y[t - 1] = malloc(ny * sizeof(double));
             dx[t - 1] = malloc(nx * sizeof(double));
             gy[t - 1] = malloc(planes * sizeof(double));
@@ -654,7 +646,7 @@ static void test_threads(void **state)
         }
         /* a foreign argmax entry in the last plane: refused, dx untouched, with 2 threads */
         if (d.kind == NNLA_POOL_MAX) {
-            set_threads(2);
+            nnla_test_set_threads(2);
             am[1][ny - 1] = (uint32_t)(h * w); /* outside every window of the plane */
             memcpy(rdx, dx[1], nx * sizeof(double));
             assert_status(nnla_pool2d_backward(&d, batch, ch, h, w, dy, am[1], dx[1]), NNLA_EINVAL);
@@ -795,7 +787,7 @@ static void test_max2x2_special_values(void **state)
                     }
         }
         for (int t = 1; t <= 3; t++) {
-            set_threads(t);
+            nnla_test_set_threads(t);
             memset(y, 0x5a, ny * sizeof *y);
             assert_status(nnla_pool2d_forward(&d, 1, planes, h, w, x, y), NNLA_OK);
             assert_memory_equal(y, ry, ny * sizeof *y);
@@ -844,7 +836,7 @@ static void test_max2x2_argmax_check(void **state)
     nnla_test_rng rng = {77};
     long accepted = 0, refused = 0, want_accepted = 0, beyond = 0;
     for (int t = 1; t <= 2; t++) {
-        set_threads(t);
+        nnla_test_set_threads(t);
         for (size_t gi = 0; gi < sizeof geo / sizeof geo[0]; gi++) {
             const size_t h = geo[gi][0], w = geo[gi][1], sh = geo[gi][2], sw = geo[gi][3];
             nnla_pool2d_desc d = nnla_pool2d_desc_make(NNLA_POOL_MAX, 2, 2);

@@ -111,3 +111,9 @@ double nnla_test_maxabs(nnla_cmat m)
             if (fabs(m.data[i * m.ld + j]) > s) s = fabs(m.data[i * m.ld + j]);
     return s;
 }
+
+void nnla_test_set_threads(int t)
+{
+    assert_status(nnla_blas_set_num_threads(t), NNLA_OK);
+    assert_int_equal(nnla_num_threads(), nnla_blas_parallel() == 2 ? t : 1);
+}

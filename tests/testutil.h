@@ -1,4 +1,4 @@
-/* Helpers shared by the cmocka suites: tolerant comparisons and random data. */
+/* Helpers shared by the cmocka suites: tolerant comparisons, random data, the thread count. */
 #ifndef NNLA_TESTUTIL_H
 #define NNLA_TESTUTIL_H
 
@@ -54,5 +54,9 @@ void nnla_test_fill(nnla_test_rng *r, double *x, size_t n, double lo, double hi)
 double nnla_test_fro(nnla_cmat m);
 /* Max |a_ij| of a view. */
 double nnla_test_maxabs(nnla_cmat m);
+
+/* Set the thread count through libnnla's knob (nnla_blas_set_num_threads) and check that a call
+ * now gets it: t with the OpenMP OpenBLAS, 1 with another (libnnla's loops then run on one thread). */
+void nnla_test_set_threads(int t);
 
 #endif /* NNLA_TESTUTIL_H */
